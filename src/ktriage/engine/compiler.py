@@ -1,0 +1,287 @@
+"""Compile a validated rule pack into durable_rules ruleset definitions.
+
+Each rule's ``when`` is brought to disjunctive normal form; every conjunction becomes one
+durable_rules rule named ``<rule id>#<k>``. A conjunction joins one fact per symptom it
+names with, when it tests any field, the report's single context fact (measurements,
+derived values, treatment, age, and "was symptom X reported" flags).
+
+Negation never reaches durable_rules: its ``$not`` depends on the order facts arrive in
+(a negated fact asserted after the fact it should block does not withdraw the match), so
+``none`` is pushed down to the field tests of the context fact, which is always present.
+
+The compiler also works out which symptom codes and fields can ever meet in one rule
+(the groups the decision cache splits a report into) and every threshold each field is
+compared against (the intervals a value is reduced to for the cache key).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conditions import (
+    CONTEXT_FIELDS,
+    AllOf,
+    AnyOf,
+    Condition,
+    FieldCond,
+    NoneOf,
+    SymptomCond,
+    Test,
+)
+from .errors import RulePackError
+from .pack import Rule, RulePack
+
+MAX_CONJUNCTIONS = 64
+UNRECOGNIZED_CODE = "_unrecognized"  # cannot clash: vocabulary codes start with a letter
+UNRECOGNIZED_RULE = "ktriage.unrecognized"
+CATCH_ALL = ("ktriage.catch_symptom", "ktriage.catch_context")
+
+# A context literal is a clause: the tests in it are alternatives (OR).
+Clause = tuple[Test, ...]
+
+
+@dataclass(frozen=True)
+class Conjunction:
+    symptoms: tuple[SymptomCond, ...]
+    clauses: tuple[Clause, ...]
+
+    @property
+    def needs_data(self) -> bool:
+        """True when something must be reported for it to hold (not only absences)."""
+        return bool(self.symptoms) or any(
+            all(t.op != "absent" for t in clause) for clause in self.clauses
+        )
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One durable_rules rule: the rule it belongs to and the aliases of its facts."""
+
+    name: str
+    rule_id: str
+    conjunction: Conjunction
+    aliases: tuple[str, ...]
+
+
+@dataclass
+class CompiledPack:
+    ruleset: dict[str, dict[str, Any]]
+    compiled: dict[str, CompiledRule]
+    negated_codes: frozenset[str]
+    group_of_code: dict[str, int]
+    group_of_field: dict[str, int]
+    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def bucket(self, name: str, value: Any) -> Any:
+        """The interval of ``value`` among every threshold ``name`` is compared against.
+
+        Two values in the same bucket answer every comparison in the pack the same way,
+        so they lead to the same decision.
+        """
+        points = self.thresholds.get(name)
+        if points is None or isinstance(value, str):
+            return value
+        i = bisect.bisect_left(points, value)
+        return 2 * i + (i < len(points) and points[i] == value)
+
+
+def compile_pack(pack: RulePack) -> CompiledPack:
+    ruleset: dict[str, dict[str, Any]] = {}
+    compiled: dict[str, CompiledRule] = {}
+    negated: set[str] = set()
+    thresholds: dict[str, set[float]] = {}
+    for rule in pack.rules:
+        conjunctions = _dnf(rule.when, rule)
+        for k, conj in enumerate(conjunctions):
+            if not conj.needs_data:
+                raise RulePackError(
+                    "this rule could fire on a report where nothing was reported; give every"
+                    " alternative a positive condition (a symptom or a value that is present)",
+                    file=rule.file,
+                    line=rule.line,
+                    rule_id=rule.id,
+                )
+            name = f"{rule.id}#{k}"
+            definition, aliases = _durable_rule(conj)
+            ruleset[name] = {**definition, "run": name}
+            compiled[name] = CompiledRule(name, rule.id, conj, aliases)
+            for clause in conj.clauses:
+                for test in clause:
+                    if test.field.startswith("has__"):
+                        negated.add(test.field[5:])
+                    _collect(thresholds, test.field, test)
+            for sym in conj.symptoms:
+                for test in sym.tests:
+                    _collect(thresholds, "symptom." + test.field, test)
+    unrecognized = Conjunction((SymptomCond((UNRECOGNIZED_CODE,)),), ())
+    definition, aliases = _durable_rule(unrecognized)
+    name = UNRECOGNIZED_RULE + "#0"
+    ruleset[name] = {**definition, "run": name}
+    compiled[name] = CompiledRule(name, UNRECOGNIZED_RULE, unrecognized, aliases)
+    # Without a rule for every kind of fact, durable_rules refuses a batch in which any
+    # fact matches nothing and runs the other facts' actions later on a timer thread.
+    ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}], "run": CATCH_ALL[0]}
+    ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}], "run": CATCH_ALL[1]}
+    groups_code, groups_field = _groups(pack, negated)
+    return CompiledPack(
+        ruleset=ruleset,
+        compiled=compiled,
+        negated_codes=frozenset(negated),
+        group_of_code=groups_code,
+        group_of_field=groups_field,
+        thresholds={name: tuple(sorted(points)) for name, points in thresholds.items()},
+    )
+
+
+def _collect(thresholds: dict[str, set[float]], name: str, test: Test) -> None:
+    values = test.value if test.op == "in" else (test.value,)
+    for value in values:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            thresholds.setdefault(name, set()).add(value)
+
+
+# -- disjunctive normal form -------------------------------------------------------------
+
+_NEGATE = {"ge": "lt", "gt": "le", "le": "gt", "lt": "ge", "eq": "ne"}
+
+
+def _dnf(cond: Condition, rule: Rule) -> list[Conjunction]:
+    out = _dnf_of(cond, negate=False)
+    if len(out) > MAX_CONJUNCTIONS:
+        raise RulePackError(
+            f"this rule's conditions expand to {len(out)} alternatives (at most"
+            f" {MAX_CONJUNCTIONS}); split it into several rules",
+            file=rule.file,
+            line=rule.line,
+            rule_id=rule.id,
+        )
+    return out
+
+
+def _dnf_of(cond: Condition, negate: bool) -> list[Conjunction]:
+    if isinstance(cond, SymptomCond):
+        if not negate:
+            return [Conjunction((cond,), ())]
+        # "none of these symptoms": every one of the codes is absent (the parser allows
+        # only bare codes here).
+        clauses = tuple((Test(f"has__{code}", "absent"),) for code in cond.codes)
+        return [Conjunction((), clauses)]
+    if isinstance(cond, FieldCond):
+        if not negate:
+            return [Conjunction((), ((cond.test,),))]
+        return [Conjunction((), (_negate_test(cond.test),))]
+    if isinstance(cond, NoneOf):
+        # none(a, b) == all(not a, not b)
+        return _product([_dnf_of(item, not negate) for item in cond.items])
+    conjunctive = isinstance(cond, AllOf) != negate  # De Morgan
+    parts = [_dnf_of(item, negate) for item in cond.items]
+    if conjunctive:
+        return _product(parts)
+    return [conj for part in parts for conj in part]
+
+
+def _product(parts: list[list[Conjunction]]) -> list[Conjunction]:
+    out = []
+    for combo in itertools.product(*parts):
+        out.append(
+            Conjunction(
+                tuple(s for c in combo for s in c.symptoms),
+                tuple(dict.fromkeys(cl for c in combo for cl in c.clauses)),
+            )
+        )
+        if len(out) > MAX_CONJUNCTIONS:
+            break
+    return out
+
+
+def _negate_test(test: Test) -> Clause:
+    if test.op == "present":
+        return (Test(test.field, "absent"),)
+    if test.op == "absent":
+        return (Test(test.field, "present"),)
+    absent = Test(test.field, "absent")
+    if test.op == "in":
+        return (Test(test.field, "not_in", test.value), absent)
+    return (Test(test.field, _NEGATE[test.op], test.value), absent)
+
+
+# -- durable_rules JSON -------------------------------------------------------------------
+
+_DURABLE_OP = {"ge": "$gte", "gt": "$gt", "le": "$lte", "lt": "$lt", "ne": "$neq"}
+_SYMPTOM_FACT_FIELD = {"severity": "sev"}
+
+
+def _test_json(test: Test, fact_field: str) -> dict[str, Any]:
+    if test.op == "eq":
+        return {fact_field: test.value}
+    if test.op == "in":
+        if len(test.value) == 1:
+            return {fact_field: test.value[0]}
+        return {"$or": [{fact_field: v} for v in test.value]}
+    if test.op == "not_in":
+        return {"$and": [{"$neq": {fact_field: v}} for v in test.value]}
+    if test.op == "present":
+        return {"$ex": {fact_field: 1}}
+    if test.op == "absent":
+        return {"$nex": {fact_field: 1}}
+    return {_DURABLE_OP[test.op]: {fact_field: test.value}}
+
+
+def _durable_rule(conj: Conjunction) -> tuple[dict[str, Any], tuple[str, ...]]:
+    patterns: list[dict[str, Any]] = []
+    aliases: list[str] = []
+    for i, sym in enumerate(conj.symptoms):
+        codes = sym.codes
+        code_test: dict[str, Any] = (
+            {"code": codes[0]} if len(codes) == 1 else {"$or": [{"code": c} for c in codes]}
+        )
+        terms = [{"t": "s"}, code_test]
+        terms += [_test_json(t, _SYMPTOM_FACT_FIELD.get(t.field, t.field)) for t in sym.tests]
+        alias = f"s{i}"
+        patterns.append({alias: {"$and": terms}})
+        aliases.append(alias)
+    if conj.clauses:
+        terms = [{"t": "c"}]
+        for clause in conj.clauses:
+            tests = [_test_json(t, t.field) for t in clause]
+            terms.append(tests[0] if len(tests) == 1 else {"$or": tests})
+        patterns.append({"c": {"$and": terms}})
+        aliases.append("c")
+    return {"all": patterns}, tuple(aliases)
+
+
+# -- independent groups for the decision cache -------------------------------------------
+
+
+def _groups(pack: RulePack, negated: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Union the atoms (symptom codes, context fields) that appear together in a rule."""
+    parent: dict[str, str] = {}
+
+    def find(a: str) -> str:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(a: str, b: str) -> None:
+        parent[find(a)] = find(b)
+
+    atoms = [f"code:{c}" for c in pack.vocabulary.terms] + [f"code:{UNRECOGNIZED_CODE}"]
+    atoms += [f"field:{f}" for f in CONTEXT_FIELDS]
+    for atom in atoms:
+        find(atom)
+    for rule in pack.rules:
+        mentioned = [f"code:{c}" for c in sorted(rule.codes)]
+        mentioned += [f"field:{f}" for f in sorted(rule.fields)]
+        for a, b in itertools.pairwise(mentioned):
+            union(a, b)
+    roots = sorted({find(a) for a in atoms})
+    number = {root: i for i, root in enumerate(roots)}
+    by_code = {a[5:]: number[find(a)] for a in atoms if a.startswith("code:")}
+    by_field = {a[6:]: number[find(a)] for a in atoms if a.startswith("field:")}
+    for code in negated:
+        by_field[f"has__{code}"] = by_code[code]
+    return by_code, by_field

@@ -1,0 +1,137 @@
+"""Second stage: a valid Report becomes facts: symptoms named in the vocabulary's codes,
+numbers derived once in Python, and the words that explain each fact to a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .compiler import UNRECOGNIZED_CODE
+from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
+from .models import Report
+from .vocabulary import Vocabulary, normalise
+
+# Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
+# in floating point, and a value on a band's boundary belongs to the higher band.
+DERIVED_PRECISION = 2
+
+
+@dataclass(frozen=True)
+class SymptomFact:
+    index: int  # position in the report's symptom list
+    name: str  # exactly as given
+    code: str  # vocabulary code, or UNRECOGNIZED_CODE
+    sev: int
+    severity: str
+    days: float | None
+    limits_self_care: bool | None
+    limits_daily_activities: bool | None
+    relieved_by_rest: bool | None
+
+    def durable(self) -> dict[str, Any]:
+        fact: dict[str, Any] = {"t": "s", "code": self.code, "sev": self.sev}
+        if self.days is not None:
+            fact["days"] = self.days
+        for name in ("limits_self_care", "limits_daily_activities", "relieved_by_rest"):
+            value = getattr(self, name)
+            if value is not None:
+                fact[name] = int(value)  # durable_rules never matches JSON true
+        return fact
+
+
+@dataclass(frozen=True)
+class Facts:
+    symptoms: tuple[SymptomFact, ...]
+    context: dict[str, Any]  # field -> value, only fields that are present
+    derived: dict[str, float]
+    unrecognized: tuple[str, ...]
+
+
+def derive(report: Report) -> dict[str, float]:
+    m = report.measurements
+    out: dict[str, float] = {}
+    if m.weight_kg is not None and m.baseline_weight_kg is not None:
+        pct = (m.weight_kg - m.baseline_weight_kg) / m.baseline_weight_kg * 100
+        out["weight_change_pct"] = round(pct, DERIVED_PRECISION) + 0.0  # no -0.0
+    return out
+
+
+def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str]) -> Facts:
+    symptoms = []
+    unrecognized = []
+    for i, s in enumerate(report.symptoms):
+        code = vocabulary.lookup(s.name)
+        if code is None:
+            unrecognized.append(s.name)
+        symptoms.append(
+            SymptomFact(
+                index=i,
+                name=s.name,
+                code=code or UNRECOGNIZED_CODE,
+                sev=s.severity.rank,
+                severity=s.severity.value,
+                days=s.days,
+                limits_self_care=s.limits_self_care,
+                limits_daily_activities=s.limits_daily_activities,
+                relieved_by_rest=s.relieved_by_rest,
+            )
+        )
+    context: dict[str, Any] = {
+        k: v for k, v in report.measurements.__dict__.items() if v is not None
+    }
+    derived = derive(report)
+    context.update(derived)
+    if report.age_years is not None:
+        context["age_years"] = report.age_years
+    if report.treatment.route is not None:
+        context["route"] = report.treatment.route.value
+    if report.treatment.hours_since_dose is not None:
+        context["hours_since_dose"] = report.treatment.hours_since_dose
+    for fact in symptoms:
+        if fact.code in negated_codes:
+            context[f"has__{fact.code}"] = 1
+    return Facts(tuple(symptoms), context, derived, tuple(unrecognized))
+
+
+# -- explaining a fact in words ------------------------------------------------------------
+
+
+def describe_symptom(fact: SymptomFact, vocabulary: Vocabulary) -> str:
+    if fact.code == UNRECOGNIZED_CODE:
+        return f"{fact.name!r} is not a symptom the rule pack knows"
+    label = vocabulary.label(fact.code)
+    head = label.lower() if label[:1].isupper() and label[1:2].islower() else label
+    if normalise(fact.name) not in (normalise(fact.code), normalise(label)):
+        head += f" (reported as {fact.name!r})"
+    parts = [fact.severity]
+    if fact.days is not None:
+        parts.append(f"{_num(fact.days)} day{'s' * (fact.days != 1)}")
+    for name in ("limits_self_care", "limits_daily_activities", "relieved_by_rest"):
+        value = getattr(fact, name)
+        if value is not None:
+            words = SYMPTOM_FIELDS[name].label
+            parts.append(words if value else "not " + words.replace("limits", "limiting"))
+    return f"{head}: {', '.join(parts)}"
+
+
+def describe_field(name: str, context: dict[str, Any]) -> str:
+    spec = CONTEXT_FIELDS[name]
+    if name not in context:
+        return f"{spec.label}: not recorded"
+    value = context[name]
+    if spec.kind == "enum":
+        return f"{spec.label}: {str(value).replace('_', ' ')}"
+    if name == "weight_change_pct":
+        sign = "+" if value > 0 else ""
+        return (
+            f"{spec.label} {sign}{_num(value)} % ({_num(context['weight_kg'])} kg now,"
+            f" {_num(context['baseline_weight_kg'])} kg at baseline)"
+        )
+    unit = spec.unit
+    sep = "" if unit == "%" else " "
+    return f"{spec.label} {_num(value)}{sep}{unit}"
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if abs(value) < 1e6 else str(value)

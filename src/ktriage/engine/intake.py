@@ -1,0 +1,137 @@
+"""First stage: turn what a caller gave (a Report, a dict, JSON text) into a valid Report.
+
+Every problem becomes a ``FieldError`` that names the field and says what is wrong in
+plain words; pydantic's own wording and tracebacks never reach a user.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import FieldError, InvalidReport
+from .models import NUMERIC_FIELDS, Measurements, Report, Route, Severity, Symptom, Treatment
+
+# Which model sits under which key, so an unknown key can be matched to its siblings.
+_CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
+    Report: {"symptoms": Symptom, "measurements": Measurements, "treatment": Treatment},
+}
+_ENUM_FIELDS = {"severity": Severity, "route": Route}
+
+
+def suggest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str | None:
+    """The nearest candidate to a misspelt name, or None when nothing is close."""
+    found = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
+    """Validate ``data`` as a Report; raise ``InvalidReport`` naming every bad field."""
+    if isinstance(data, Report):
+        return data
+    if isinstance(data, str | bytes):
+        data = _load_json(data)
+    if not isinstance(data, dict):
+        raise InvalidReport(
+            [FieldError("", f"a report must be a JSON object, got {_json_type(data)}")], data
+        )
+    try:
+        return Report.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidReport(field_errors(exc, Report), data) from None
+
+
+def _load_json(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidReport(
+            [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+            text,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidReport([FieldError("", f"input is not UTF-8 text: {exc.reason}")], text) from None
+
+
+def field_errors(exc: ValidationError, root: type[BaseModel]) -> list[FieldError]:
+    """Translate a pydantic error into one plain message per bad field."""
+    out: list[FieldError] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        path = ".".join(str(p) for p in loc)
+        out.append(FieldError(path, _message(err, loc, root)))
+    return out
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        model = _CHILDREN.get(model, {}).get(part)
+    return model
+
+
+def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
+    kind = err["type"]
+    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent = _model_at(root, loc[:-1])
+        known = list(parent.model_fields) if parent else []
+        hint = suggest(str(loc[-1]), known)
+        text = "unknown field"
+        if hint:
+            text += f"; did you mean {hint!r}?"
+        elif known:
+            text += f"; known fields: {', '.join(known)}"
+        return text
+    if kind == "missing":
+        return "is required"
+    if kind in ("greater_than_equal", "less_than_equal") and field in NUMERIC_FIELDS:
+        f = NUMERIC_FIELDS[field]
+        return f"must be between {f.low:g} and {f.high:g} {f.unit} (got {value!r})"
+    if kind == "enum" and field in _ENUM_FIELDS:
+        allowed = ", ".join(m.value for m in _ENUM_FIELDS[field])
+        return f"must be one of {allowed} (got {value!r})"
+    if kind in ("float_type", "float_parsing", "finite_number"):
+        if kind == "finite_number":
+            return "must be a finite number"
+        return f"must be a number (got {_json_type(value)} {value!r})"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false (got {value!r})"
+    if kind in ("string_type",):
+        return f"must be text (got {_json_type(value)})"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"is too long (at most {err['ctx']['max_length']} characters)"
+    if kind == "too_long":
+        return f"has too many items (at most {err['ctx']['max_length']})"
+    if kind in ("list_type",):
+        return f"must be a list (got {_json_type(value)})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be an object (got {_json_type(value)})"
+    if kind == "value_error":
+        msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
+        return msg
+    return str(err["msg"])
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

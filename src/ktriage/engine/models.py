@@ -1,0 +1,231 @@
+"""The public contract: what a caller sends (``Report``) and gets back (``Result``).
+
+Field names here are the JSON API; renaming one is a breaking change.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+class Escalation(enum.StrEnum):
+    """How soon a clinician must hear about the report. Ordered: later members are higher."""
+
+    SELF_CARE = "self_care"
+    NEXT_VISIT = "next_visit"
+    WITHIN_24H = "within_24h"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return _LEVEL_RANK[self]
+
+    @property
+    def label(self) -> str:
+        return LEVEL_LABELS[self]
+
+
+_LEVEL_RANK = {level: i for i, level in enumerate(Escalation)}
+
+LEVEL_LABELS: dict[Escalation, str] = {
+    Escalation.SELF_CARE: "Self-care at home with the guidance given",
+    Escalation.NEXT_VISIT: "Raise it at the next scheduled visit",
+    Escalation.WITHIN_24H: "Contact the treating provider within 24 hours",
+    Escalation.URGENT: "Get care now: call the clinic, urgent care or the emergency department",
+    Escalation.EMERGENCY: "Call 911 now (or 988 for suicidal thoughts)",
+}
+
+
+class Severity(enum.StrEnum):
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE = "severe"
+
+    @property
+    def rank(self) -> int:
+        return {"mild": 1, "moderate": 2, "severe": 3}[self.value]
+
+
+class Route(enum.StrEnum):
+    IV = "iv"
+    NASAL_SPRAY = "nasal_spray"
+    INTRAMUSCULAR = "intramuscular"
+    ORAL = "oral"
+    SUBLINGUAL = "sublingual"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class NumericField:
+    """A number a report may carry, with the range a real person's value can take."""
+
+    name: str
+    label: str
+    unit: str
+    low: float
+    high: float
+
+
+# The plausible ranges reject typing slips (a weight of -5, a systolic of 4000) without
+# rejecting real extremes; they are not clinical thresholds.
+MEASUREMENT_FIELDS: dict[str, NumericField] = {
+    f.name: f
+    for f in (
+        NumericField("weight_kg", "weight", "kg", 20, 400),
+        NumericField("baseline_weight_kg", "baseline weight", "kg", 20, 400),
+        NumericField("systolic_bp", "systolic blood pressure", "mmHg", 50, 300),
+        NumericField("diastolic_bp", "diastolic blood pressure", "mmHg", 20, 200),
+        NumericField("heart_rate", "heart rate", "beats/min", 20, 250),
+        NumericField("oxygen_saturation_pct", "oxygen saturation", "%", 50, 100),
+        NumericField("fasting_glucose_mg_dl", "fasting glucose", "mg/dL", 10, 1500),
+        NumericField("ldl_cholesterol_mg_dl", "LDL cholesterol", "mg/dL", 10, 1000),
+        NumericField("triglycerides_mg_dl", "triglycerides", "mg/dL", 10, 10000),
+    )
+}
+OTHER_NUMERIC_FIELDS: dict[str, NumericField] = {
+    f.name: f
+    for f in (
+        NumericField("age_years", "age", "years", 0, 120),
+        NumericField("hours_since_dose", "hours since the last dose", "h", 0, 8760),
+        NumericField("days", "duration", "days", 0, 3650),
+    )
+}
+NUMERIC_FIELDS = {**MEASUREMENT_FIELDS, **OTHER_NUMERIC_FIELDS}
+
+
+def _reject_bool(value: Any) -> Any:
+    # JSON true is not a number; pydantic would otherwise read it as 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+def _word(value: Any) -> Any:
+    # "Nasal spray", "SEVERE", "nasal-spray" all mean the same member.
+    if isinstance(value, str):
+        return value.strip().lower().replace("-", "_").replace(" ", "_")
+    return value
+
+
+def _number(name: str) -> Any:
+    f = NUMERIC_FIELDS[name]
+    bounded = Annotated[float, Field(ge=f.low, le=f.high, allow_inf_nan=False, strict=True)]
+    return Annotated[bounded | None, BeforeValidator(_reject_bool)]
+
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Symptom(BaseModel):
+    """One side effect as the patient or staff described it."""
+
+    model_config = _STRICT
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    severity: Annotated[Severity, BeforeValidator(_word)] = Severity.MODERATE
+    days: _number("days") = None  # type: ignore[valid-type]
+    limits_self_care: bool | None = None
+    limits_daily_activities: bool | None = None
+    relieved_by_rest: bool | None = None
+
+    @model_validator(mode="after")
+    def _name_not_blank(self) -> Symptom:
+        if not self.name.strip():
+            raise ValueError("name must not be blank")
+        return self
+
+
+class Measurements(BaseModel):
+    model_config = _STRICT
+
+    weight_kg: _number("weight_kg") = None  # type: ignore[valid-type]
+    baseline_weight_kg: _number("baseline_weight_kg") = None  # type: ignore[valid-type]
+    systolic_bp: _number("systolic_bp") = None  # type: ignore[valid-type]
+    diastolic_bp: _number("diastolic_bp") = None  # type: ignore[valid-type]
+    heart_rate: _number("heart_rate") = None  # type: ignore[valid-type]
+    oxygen_saturation_pct: _number("oxygen_saturation_pct") = None  # type: ignore[valid-type]
+    fasting_glucose_mg_dl: _number("fasting_glucose_mg_dl") = None  # type: ignore[valid-type]
+    ldl_cholesterol_mg_dl: _number("ldl_cholesterol_mg_dl") = None  # type: ignore[valid-type]
+    triglycerides_mg_dl: _number("triglycerides_mg_dl") = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _pressures_consistent(self) -> Measurements:
+        s, d = self.systolic_bp, self.diastolic_bp
+        if s is not None and d is not None and d >= s:
+            raise ValueError(
+                f"diastolic_bp ({d:g}) must be lower than systolic_bp ({s:g}); "
+                "were the two swapped?"
+            )
+        return self
+
+
+class Treatment(BaseModel):
+    model_config = _STRICT
+
+    route: Annotated[Route | None, BeforeValidator(_word)] = None
+    hours_since_dose: _number("hours_since_dose") = None  # type: ignore[valid-type]
+
+
+class Report(BaseModel):
+    """What was reported at one check-in. Every field is optional but a symptom's name."""
+
+    model_config = _STRICT
+
+    patient_id: Annotated[str | None, Field(max_length=128)] = None
+    age_years: _number("age_years") = None  # type: ignore[valid-type]
+    symptoms: list[Symptom] = Field(default_factory=list, max_length=100)
+    measurements: Measurements = Field(default_factory=Measurements)
+    treatment: Treatment = Field(default_factory=Treatment)
+
+
+class SourceRef(BaseModel):
+    """A document a rule rests on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    url: str | None = None
+
+
+class Advice(BaseModel):
+    """What one fired rule says: to the patient, to staff, and why it fired."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    title: str
+    escalation: Escalation
+    guidance: str
+    action: str
+    because: list[str]
+    sources: list[SourceRef]
+
+
+class RulePackInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    sha256: str
+
+
+class Result(BaseModel):
+    """The triage decision for one report."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: str | None = None
+    escalation: Escalation
+    label: str
+    summary: Annotated[str, Field(max_length=140)]
+    red_flags: list[str]
+    advice: list[Advice]
+    unrecognized: list[str]
+    derived: dict[str, float]
+    rule_pack: RulePackInfo

@@ -1,0 +1,403 @@
+"""Rule packs: the YAML schema, and a loader that rejects every mistake before anything runs.
+
+A pack is a folder::
+
+    pack.yaml          name, version, description
+    vocabulary.yaml    symptoms: the canonical codes with their label and lay synonyms
+    sources.yaml       sources: the documents rules cite (id, title, url, note)
+    rules/*.yaml       rules: each with id, title, when, escalation, guidance, action,
+                       sources and at least one worked example
+
+Every error names the file, the line and the rule id, and suggests the nearest valid name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .conditions import Condition, ParseContext, mentioned, parse_condition
+from .errors import InvalidReport, RulePackError
+from .intake import field_errors, parse_report, suggest
+from .models import Escalation, Report
+from .vocabulary import Term, Vocabulary, normalise
+from .yamlsource import LineDict, line_of, load_yaml
+
+_ID = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
+_CODE = r"^[a-z][a-z0-9_]*$"
+SYSTEM_PREFIX = "ktriage."
+
+M = TypeVar("M", bound=BaseModel)
+
+_FORBID = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Manifest(BaseModel):
+    model_config = _FORBID
+    name: Text
+    version: Text
+    description: str = ""
+
+
+class TermSpec(BaseModel):
+    model_config = _FORBID
+    code: Annotated[str, Field(pattern=_CODE)]
+    label: Text
+    synonyms: list[Text] = []
+    red_flag: bool = False
+
+
+class VocabularyFile(BaseModel):
+    model_config = _FORBID
+    symptoms: list[TermSpec]
+
+
+class SourceSpec(BaseModel):
+    model_config = _FORBID
+    id: Annotated[str, Field(pattern=_ID)]
+    title: Text
+    url: str | None = None
+    note: str = ""
+
+
+class SourcesFile(BaseModel):
+    model_config = _FORBID
+    sources: list[SourceSpec]
+
+
+class ExampleSpec(BaseModel):
+    model_config = _FORBID
+    name: str = ""
+    report: dict[str, Any]
+    expect: Escalation
+    fires: bool = True
+
+
+class RuleSpec(BaseModel):
+    model_config = _FORBID
+    id: Annotated[str, Field(pattern=_ID)]
+    title: Text
+    when: dict[str, Any]
+    escalation: Escalation
+    red_flag: bool = False
+    guidance: Text
+    action: Text
+    sources: Annotated[list[str], Field(min_length=1)]
+    note: str = ""
+    examples: list[ExampleSpec] = []
+
+
+class RulesFile(BaseModel):
+    model_config = _FORBID
+    rules: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    report: Report
+    expect: Escalation
+    fires: bool
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated rule: its condition parsed, its sources resolved, its examples typed."""
+
+    id: str
+    title: str
+    when: Condition
+    escalation: Escalation
+    red_flag: bool
+    guidance: str
+    action: str
+    sources: tuple[SourceSpec, ...]
+    note: str
+    examples: tuple[Example, ...]
+    file: str
+    line: int | None
+
+    @property
+    def codes(self) -> set[str]:
+        return mentioned(self.when)[0]
+
+    @property
+    def fields(self) -> set[str]:
+        return mentioned(self.when)[1]
+
+
+@dataclass(frozen=True)
+class RulePack:
+    name: str
+    version: str
+    description: str
+    vocabulary: Vocabulary
+    sources: dict[str, SourceSpec]
+    rules: tuple[Rule, ...]
+    sha256: str
+    root: str
+    files: tuple[str, ...] = field(default=())
+
+    def rule(self, rule_id: str) -> Rule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+
+def default_pack_path() -> Path:
+    """The folder of the pack shipped inside the wheel."""
+    return Path(str(resources.files("ktriage") / "rules"))
+
+
+def load_pack(path: str | Path | None = None) -> RulePack:
+    """Load and fully validate the pack in folder ``path`` (the shipped pack by default)."""
+    root = Path(path) if path is not None else default_pack_path()
+    if not root.exists():
+        raise RulePackError("no such rule pack folder", file=str(root))
+    if not root.is_dir():
+        raise RulePackError("a rule pack is a folder holding pack.yaml", file=str(root))
+    digest = hashlib.sha256()
+    files: list[str] = []
+
+    def read(rel: Path) -> tuple[str, Any]:
+        full = root / rel
+        shown = str(full)
+        try:
+            data = full.read_bytes()
+        except OSError as exc:
+            raise RulePackError(f"cannot read: {exc.strerror}", file=shown) from None
+        digest.update(str(rel.as_posix()).encode() + b"\0" + data + b"\0")
+        files.append(shown)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RulePackError("not UTF-8 text", file=shown) from None
+        return shown, load_yaml(text, shown)
+
+    for required in ("pack.yaml", "vocabulary.yaml", "sources.yaml"):
+        if not (root / required).is_file():
+            raise RulePackError(f"the pack has no {required}", file=str(root))
+    rule_files = sorted((root / "rules").glob("*.yaml")) if (root / "rules").is_dir() else []
+    if not rule_files:
+        raise RulePackError("the pack has no rule files under rules/*.yaml", file=str(root))
+
+    manifest = _model(Manifest, *read(Path("pack.yaml")))
+    vocabulary = _vocabulary(*read(Path("vocabulary.yaml")))
+    sources = _sources(*read(Path("sources.yaml")))
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for rule_file in rule_files:
+        shown, data = read(rule_file.relative_to(root))
+        for rule in _rules(shown, data, vocabulary, sources):
+            if rule.id in seen:
+                raise RulePackError(
+                    f"duplicate rule id; first defined at {seen[rule.id]}",
+                    file=shown,
+                    line=rule.line,
+                    rule_id=rule.id,
+                )
+            seen[rule.id] = f"{shown}:{rule.line}"
+            rules.append(rule)
+    return RulePack(
+        name=manifest.name,
+        version=manifest.version,
+        description=manifest.description,
+        vocabulary=vocabulary,
+        sources=sources,
+        rules=tuple(rules),
+        sha256=digest.hexdigest(),
+        root=str(root),
+        files=tuple(files),
+    )
+
+
+def _model(
+    model: type[M], file: str, data: Any, rule_id: str | None = None, base: Any = None
+) -> M:
+    if not isinstance(data, dict):
+        raise RulePackError(
+            f"expected a mapping at the top of the file, got {type(data).__name__}",
+            file=file,
+            line=getattr(data, "line", None),
+            rule_id=rule_id,
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = tuple(err["loc"])
+        problem = field_errors(ValidationError.from_exception_data(exc.title, [err]), model)[0]
+        hint = None
+        message = f"{problem.field}: {problem.message}" if problem.field else problem.message
+        if err["type"] == "extra_forbidden":
+            parent = _submodel(model, loc[:-1])
+            hint = suggest(str(loc[-1]), list(parent.model_fields)) if parent else None
+            message = f"unknown key {'.'.join(str(p) for p in loc)!r}"
+        elif err["type"] == "enum" and loc and loc[-1] in ("escalation", "expect"):
+            levels = [lv.value for lv in Escalation]
+            hint = suggest(str(err.get("input")), levels)
+            message = (
+                f"{'.'.join(str(p) for p in loc)}: unknown level {err.get('input')!r};"
+                f" levels are {', '.join(levels)}"
+            )
+        elif err["type"] == "string_pattern_mismatch":
+            message = (
+                f"{'.'.join(str(p) for p in loc)}: {err.get('input')!r} is not a valid name"
+                " (lower-case letters, digits, '_' and '-', dots between parts)"
+            )
+        raise RulePackError(
+            message, file=file, line=line_of(data, *loc), rule_id=rule_id, suggestion=hint
+        ) from None
+
+
+def _submodel(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        annotation = current.model_fields[part].annotation if part in current.model_fields else None
+        args = getattr(annotation, "__args__", ())
+        candidates = [a for a in (annotation, *args) if isinstance(a, type)]
+        current = next((c for c in candidates if issubclass(c, BaseModel)), None)
+    return current
+
+
+def _vocabulary(file: str, data: Any) -> Vocabulary:
+    spec = _model(VocabularyFile, file, data)
+    terms: dict[str, Term] = {}
+    owner: dict[str, str] = {}
+    for i, term in enumerate(spec.symptoms):
+        line = line_of(data, "symptoms", i)
+        if term.code in terms:
+            raise RulePackError(f"symptom code {term.code!r} is defined twice", file=file, line=line)
+        for word in (term.code, term.label, *term.synonyms):
+            key = normalise(word)
+            if not key:
+                raise RulePackError(
+                    f"symptom {term.code!r}: synonym {word!r} has no letters or digits",
+                    file=file,
+                    line=line,
+                )
+            if owner.get(key, term.code) != term.code:
+                raise RulePackError(
+                    f"symptom {term.code!r}: {word!r} already means {owner[key]!r}; "
+                    "a word can stand for one symptom only",
+                    file=file,
+                    line=line,
+                )
+            owner[key] = term.code
+        terms[term.code] = Term(term.code, term.label, tuple(term.synonyms), term.red_flag)
+    return Vocabulary(terms)
+
+
+def _sources(file: str, data: Any) -> dict[str, SourceSpec]:
+    spec = _model(SourcesFile, file, data)
+    out: dict[str, SourceSpec] = {}
+    for i, source in enumerate(spec.sources):
+        if source.id in out:
+            raise RulePackError(
+                f"source id {source.id!r} is defined twice",
+                file=file,
+                line=line_of(data, "sources", i),
+            )
+        out[source.id] = source
+    return out
+
+
+def _rules(
+    file: str, data: Any, vocabulary: Vocabulary, sources: dict[str, SourceSpec]
+) -> list[Rule]:
+    spec = _model(RulesFile, file, data)
+    raw_rules = data["rules"]
+    out: list[Rule] = []
+    for i, raw in enumerate(spec.rules):
+        node = raw_rules[i]
+        rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        out.append(_rule(file, node, rule_id, vocabulary, sources))
+    return out
+
+
+def _rule(
+    file: str,
+    node: LineDict,
+    rule_id: str | None,
+    vocabulary: Vocabulary,
+    sources: dict[str, SourceSpec],
+) -> Rule:
+    spec = _model(RuleSpec, file, node, rule_id)
+    if spec.id.startswith(SYSTEM_PREFIX):
+        raise RulePackError(
+            f"rule ids starting with {SYSTEM_PREFIX!r} are reserved for ktriage itself",
+            file=file,
+            line=line_of(node, "id"),
+            rule_id=spec.id,
+        )
+    ctx = ParseContext(file=file, rule_id=spec.id, symptom_codes=set(vocabulary.terms))
+    when = parse_condition(node["when"], ctx)
+    resolved = []
+    for i, source_id in enumerate(spec.sources):
+        if source_id not in sources:
+            raise RulePackError(
+                f"unknown source id {source_id!r}; sources are listed in sources.yaml",
+                file=file,
+                line=line_of(node, "sources", i),
+                rule_id=spec.id,
+                suggestion=suggest(source_id, list(sources)),
+            )
+        resolved.append(sources[source_id])
+    if not spec.examples:
+        raise RulePackError(
+            "a rule needs at least one example (a report and the level it must give)",
+            file=file,
+            line=node.line,
+            rule_id=spec.id,
+        )
+    examples = []
+    for i, ex in enumerate(spec.examples):
+        line = line_of(node, "examples", i)
+        try:
+            report = parse_report(ex.report)
+        except InvalidReport as exc:
+            raise RulePackError(
+                f"example {i + 1} has an invalid report: {exc}",
+                file=file,
+                line=line_of(node, "examples", i, "report", *_path(exc)),
+                rule_id=spec.id,
+            ) from None
+        examples.append(Example(ex.name or f"example {i + 1}", report, ex.expect, ex.fires, line))
+    if not any(ex.fires for ex in examples):
+        raise RulePackError(
+            "no example fires this rule; add one with 'fires: true' (the default)",
+            file=file,
+            line=line_of(node, "examples"),
+            rule_id=spec.id,
+        )
+    return Rule(
+        id=spec.id,
+        title=spec.title,
+        when=when,
+        escalation=spec.escalation,
+        red_flag=spec.red_flag,
+        guidance=spec.guidance,
+        action=spec.action,
+        sources=tuple(resolved),
+        note=spec.note,
+        examples=tuple(examples),
+        file=file,
+        line=node.line,
+    )
+
+
+def _path(exc: InvalidReport) -> tuple[str | int, ...]:
+    if not exc.errors or not exc.errors[0].field:
+        return ()
+    return tuple(int(p) if p.isdigit() else p for p in exc.errors[0].field.split("."))
+

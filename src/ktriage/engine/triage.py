@@ -1,0 +1,138 @@
+"""The Engine: a loaded, compiled rule pack that triages reports, and ``triage()``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .assemble import Assembler
+from .compiler import compile_pack
+from .decide import CacheInfo, Decider
+from .facts import extract
+from .intake import parse_report
+from .models import Escalation, Report, Result, RulePackInfo
+from .pack import RulePack, load_pack
+from .runtime import Runtime
+
+DEFAULT_CACHE_SIZE = 65_536
+
+
+@dataclass(frozen=True)
+class ExampleOutcome:
+    """One worked example of a rule, run through the whole pack."""
+
+    rule: str
+    name: str
+    file: str
+    line: int | None
+    expect: Escalation
+    got: Escalation
+    fires: bool
+    fired: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.expect == self.got and self.fires == self.fired
+
+    def describe(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        problems = []
+        if self.expect != self.got:
+            problems.append(f"expected {self.expect.value}, got {self.got.value}")
+        if self.fires != self.fired:
+            problems.append("the rule did not fire" if self.fires else "the rule fired")
+        status = "ok" if self.passed else "; ".join(problems)
+        return f"{where}: {self.rule}: {self.name}: {status}"
+
+
+class Engine:
+    """A rule pack compiled into durable_rules, ready to evaluate reports.
+
+    Safe to share between threads. Build it once (``Engine.load()``) and reuse it:
+    loading validates and compiles the whole pack.
+    """
+
+    def __init__(self, pack: RulePack, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self.pack = pack
+        self._compiled = compile_pack(pack)
+        aliases = {name: rule.aliases for name, rule in self._compiled.compiled.items()}
+        self._runtime = Runtime(self._compiled.ruleset, aliases)
+        self._decider = Decider(self._compiled, self._runtime, cache_size)
+        self._assembler = Assembler(pack, self._compiled)
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> Engine:
+        """Load, validate and compile the pack in folder ``path`` (default: the shipped one).
+
+        Raises ``RulePackError`` naming the file, line and rule for any problem.
+        ``cache_size=0`` turns the decision cache off: every report goes to durable_rules.
+        """
+        return cls(load_pack(path), cache_size=cache_size)
+
+    @property
+    def info(self) -> RulePackInfo:
+        return self._assembler.info
+
+    @property
+    def ruleset(self) -> dict[str, dict[str, Any]]:
+        """The durable_rules ruleset the pack compiled to (for inspection)."""
+        return self._compiled.ruleset
+
+    def evaluate(self, report: Report | dict[str, Any] | str | bytes) -> Result:
+        """Triage one report: a Report, a dict of its JSON, or JSON text.
+
+        Raises ``InvalidReport`` naming each bad field.
+        """
+        valid = parse_report(report)
+        facts = extract(valid, self.pack.vocabulary, self._compiled.negated_codes)
+        hits = self._decider.decide(facts)
+        return self._assembler.result(valid, facts, hits)
+
+    def cache_info(self) -> CacheInfo:
+        return self._decider.cache_info()
+
+    def clear_cache(self) -> None:
+        self._decider.clear_cache()
+
+    def run_examples(self) -> list[ExampleOutcome]:
+        """Run every rule's worked examples through the whole pack."""
+        out = []
+        for rule in self.pack.rules:
+            for ex in rule.examples:
+                result = self.evaluate(ex.report)
+                out.append(
+                    ExampleOutcome(
+                        rule=rule.id,
+                        name=ex.name,
+                        file=rule.file,
+                        line=ex.line,
+                        expect=ex.expect,
+                        got=result.escalation,
+                        fires=ex.fires,
+                        fired=any(a.rule == rule.id for a in result.advice),
+                    )
+                )
+        return out
+
+
+_default: Engine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    """The engine for the shipped pack, built on first use and shared."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Engine.load()
+    return _default
+
+
+def triage(report: Report | dict[str, Any] | str | bytes) -> Result:
+    """Triage one report with the shipped rule pack."""
+    return default_engine().evaluate(report)

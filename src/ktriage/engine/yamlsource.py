@@ -1,0 +1,94 @@
+"""Safe YAML loading that remembers where each mapping, list and key came from.
+
+Load errors must point at the line a clinician has to edit, so every mapping and list
+loaded here records its own line and the line of each key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import RulePackError
+
+
+class LineDict(dict[str, Any]):
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+class LineList(list[Any]):
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise RulePackError(
+                f"keys must be text, got {key!r}",
+                file=loader.name,
+                line=key_node.start_mark.line + 1,
+            )
+        if key in out:
+            raise RulePackError(
+                f"key {key!r} appears twice in the same mapping",
+                file=loader.name,
+                line=key_node.start_mark.line + 1,
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LineList:
+    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    out.line = node.start_mark.line + 1
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(text: str, filename: str) -> Any:
+    """Parse one YAML document safely; a syntax error names the file and line."""
+    loader = _Loader(text)
+    loader.name = filename
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise RulePackError(f"malformed YAML: {problem}", file=filename, line=line) from None
+    except yaml.YAMLError as exc:
+        raise RulePackError(f"malformed YAML: {exc}", file=filename) from None
+    finally:
+        loader.dispose()
+
+
+def line_of(node: Any, *path: str | int) -> int | None:
+    """The line of ``path`` under ``node``, or the nearest enclosing line known."""
+    best = getattr(node, "line", None)
+    for part in path:
+        if isinstance(node, LineDict) and isinstance(part, str) and part in node:
+            best = node.key_lines.get(part, best)
+            node = node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            best = node.item_lines[part]
+            node = node[part]
+        else:
+            break
+    return best
