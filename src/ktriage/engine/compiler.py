@@ -24,7 +24,6 @@ from typing import Any
 from .conditions import (
     CONTEXT_FIELDS,
     AllOf,
-    AnyOf,
     Condition,
     FieldCond,
     NoneOf,

@@ -204,10 +204,14 @@ def _parse_symptom(node: LineDict, ctx: ParseContext) -> SymptomCond:
             continue
         if key not in SYMPTOM_FIELDS:
             hint = suggest(key, list(SYMPTOM_FIELDS))
-            where = "" if hint else (
-                "; a measurement or treatment test goes in its own item under 'all'"
-                if key in CONTEXT_FIELDS
-                else f"; a symptom condition takes {', '.join(SYMPTOM_FIELDS)}"
+            where = (
+                ""
+                if hint
+                else (
+                    "; a measurement or treatment test goes in its own item under 'all'"
+                    if key in CONTEXT_FIELDS
+                    else f"; a symptom condition takes {', '.join(SYMPTOM_FIELDS)}"
+                )
             )
             raise ctx.key_error(f"unknown symptom attribute {key!r}{where}", node, key, hint)
         tests.extend(_parse_field(node, key, SYMPTOM_FIELDS, ctx))

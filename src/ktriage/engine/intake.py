@@ -53,7 +53,9 @@ def _load_json(text: str | bytes) -> Any:
             text,
         ) from None
     except UnicodeDecodeError as exc:
-        raise InvalidReport([FieldError("", f"input is not UTF-8 text: {exc.reason}")], text) from None
+        raise InvalidReport(
+            [FieldError("", f"input is not UTF-8 text: {exc.reason}")], text
+        ) from None
 
 
 def field_errors(exc: ValidationError, root: type[BaseModel]) -> list[FieldError]:

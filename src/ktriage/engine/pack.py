@@ -219,9 +219,7 @@ def load_pack(path: str | Path | None = None) -> RulePack:
     )
 
 
-def _model(
-    model: type[M], file: str, data: Any, rule_id: str | None = None, base: Any = None
-) -> M:
+def _model(model: type[M], file: str, data: Any, rule_id: str | None = None, base: Any = None) -> M:
     if not isinstance(data, dict):
         raise RulePackError(
             f"expected a mapping at the top of the file, got {type(data).__name__}",
@@ -277,7 +275,9 @@ def _vocabulary(file: str, data: Any) -> Vocabulary:
     for i, term in enumerate(spec.symptoms):
         line = line_of(data, "symptoms", i)
         if term.code in terms:
-            raise RulePackError(f"symptom code {term.code!r} is defined twice", file=file, line=line)
+            raise RulePackError(
+                f"symptom code {term.code!r} is defined twice", file=file, line=line
+            )
         for word in (term.code, term.label, *term.synonyms):
             key = normalise(word)
             if not key:
@@ -400,4 +400,3 @@ def _path(exc: InvalidReport) -> tuple[str | int, ...]:
     if not exc.errors or not exc.errors[0].field:
         return ()
     return tuple(int(p) if p.isdigit() else p for p in exc.errors[0].field.split("."))
-
