@@ -72,6 +72,9 @@ class CompiledPack:
     negated_codes: frozenset[str]
     group_of_code: dict[str, int]
     group_of_field: dict[str, int]
+    live_groups: frozenset[int]  # groups holding at least one rule; the rest never fire
+    join_groups: frozenset[int]  # groups with a rule that joins two symptom facts
+    symptom_attrs: dict[str, frozenset[str]]  # attributes some rule tests, by symptom code
     thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def bucket(self, name: str, value: Any) -> Any:
@@ -80,9 +83,9 @@ class CompiledPack:
         Two values in the same bucket answer every comparison in the pack the same way,
         so they lead to the same decision.
         """
-        points = self.thresholds.get(name)
-        if points is None or isinstance(value, str):
+        if isinstance(value, str):
             return value
+        points = self.thresholds.get(name, ())
         i = bisect.bisect_left(points, value)
         return 2 * i + (i < len(points) and points[i] == value)
 
@@ -92,6 +95,8 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     compiled: dict[str, CompiledRule] = {}
     negated: set[str] = set()
     thresholds: dict[str, set[float]] = {}
+    attrs: dict[str, set[str]] = {}
+    joins: set[str] = set()
     for rule in pack.rules:
         conjunctions = _dnf(rule.when, rule)
         for k, conj in enumerate(conjunctions):
@@ -115,6 +120,10 @@ def compile_pack(pack: RulePack) -> CompiledPack:
             for sym in conj.symptoms:
                 for test in sym.tests:
                     _collect(thresholds, "symptom." + test.field, test)
+                for code in sym.codes:
+                    attrs.setdefault(code, set()).update(t.field for t in sym.tests)
+            if len(conj.symptoms) > 1:
+                joins.update(c for sym in conj.symptoms for c in sym.codes)
     unrecognized = Conjunction((SymptomCond((UNRECOGNIZED_CODE,)),), ())
     definition, aliases = _durable_rule(unrecognized)
     name = UNRECOGNIZED_RULE + "#0"
@@ -125,12 +134,18 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}], "run": CATCH_ALL[0]}
     ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}], "run": CATCH_ALL[1]}
     groups_code, groups_field = _groups(pack, negated)
+    live = {groups_code[UNRECOGNIZED_CODE]}
+    live |= {groups_code[c] for rule in pack.rules for c in rule.codes}
+    live |= {groups_field[f] for rule in pack.rules for f in rule.fields}
     return CompiledPack(
         ruleset=ruleset,
         compiled=compiled,
         negated_codes=frozenset(negated),
         group_of_code=groups_code,
         group_of_field=groups_field,
+        live_groups=frozenset(live),
+        join_groups=frozenset(groups_code[c] for c in joins),
+        symptom_attrs={code: frozenset(a) for code, a in attrs.items()},
         thresholds={name: tuple(sorted(points)) for name, points in thresholds.items()},
     )
 

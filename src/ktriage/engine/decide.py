@@ -88,50 +88,81 @@ class Decider:
             hits.append(Hit(name, tuple(symptoms[p] for p in where if p != CONTEXT)))
         return decision, hits
 
-    # -- one cached decision per independent group --------------------------------------
+    # -- cached decisions, one per independent unit -------------------------------------
+
+    def _symptom_key(self, s: SymptomFact) -> tuple[Any, ...]:
+        """The fact reduced to what the pack's rules can tell apart."""
+        relevant = self._compiled.symptom_attrs.get(s.code, frozenset())
+        bucket = self._compiled.bucket
+        return (
+            s.code,
+            s.sev if "severity" in relevant else 0,
+            # -1 stands for "not given", so that keys sort; booleans become 0/1
+            (-1 if s.days is None else bucket("symptom.days", s.days)) if "days" in relevant else 0,
+            *(
+                (-1 if v is None else int(v)) if name in relevant else 0
+                for name, v in (
+                    ("limits_self_care", s.limits_self_care),
+                    ("limits_daily_activities", s.limits_daily_activities),
+                    ("relieved_by_rest", s.relieved_by_rest),
+                )
+            ),
+        )
 
     def _cached(self, facts: Facts) -> list[Hit]:
         compiled = self._compiled
-        bucket = compiled.bucket
+        live = compiled.live_groups
         by_code = compiled.group_of_code
         by_field = compiled.group_of_field
-        groups: dict[int, tuple[list[tuple[Any, SymptomFact]], dict[str, Any]]] = {}
+        symptoms: dict[int, list[SymptomFact]] = {}
         for s in facts.symptoms:
-            key = (
-                s.code,
-                s.sev,
-                None if s.days is None else bucket("symptom.days", s.days),
-                s.limits_self_care,
-                s.limits_daily_activities,
-                s.relieved_by_rest,
-            )
-            groups.setdefault(by_code[s.code], ([], {}))[0].append((key, s))
+            gid = by_code[s.code]
+            if gid in live:  # no rule mentions the others: only the catch-alls would match
+                symptoms.setdefault(gid, []).append(s)
+        contexts: dict[int, dict[str, Any]] = {}
         for name, value in facts.context.items():
-            groups.setdefault(by_field[name], ([], {}))[1][name] = value
+            gid = by_field[name]
+            if gid in live:
+                contexts.setdefault(gid, {})[name] = value
         hits: list[Hit] = []
-        for gid in sorted(groups):
-            keyed, context = groups[gid]
-            keyed.sort(key=lambda pair: pair[0])  # stable: equal keys keep report order
-            ordered = [s for _, s in keyed]
-            cache_key = (
-                gid,
-                tuple(k for k, _ in keyed),
-                tuple(sorted((n, bucket(n, v)) for n, v in context.items())),
-            )
-            with self._lock:
-                decision = self._cache.get(cache_key)
-                if decision is not None:
-                    self._cache.move_to_end(cache_key)
-                    self._hits += 1
-            if decision is None:
-                fresh, group_hits = self._run(ordered, context)
-                with self._lock:
-                    self._misses += 1
-                    self._cache[cache_key] = tuple(fresh)
-                    if len(self._cache) > self._maxsize:
-                        self._cache.popitem(last=False)
-                hits.extend(group_hits)
-                continue
-            for name, where in decision:
-                hits.append(Hit(name, tuple(ordered[p] for p in where if p != CONTEXT)))
+        for gid in sorted(symptoms.keys() | contexts.keys()):
+            context = contexts.get(gid, {})
+            ckey = tuple(sorted((n, compiled.bucket(n, v)) for n, v in context.items()))
+            keyed = [(self._symptom_key(s), s) for s in symptoms.get(gid, ())]
+            if gid in compiled.join_groups:
+                # a rule here joins symptom facts: decide the group's facts together
+                keyed.sort(key=lambda pair: pair[0])  # stable: equal keys keep report order
+                units = [keyed]
+            else:
+                # every rule here sees at most one symptom fact (and the context fact), so
+                # each symptom can be decided on its own
+                units = [[pair] for pair in keyed] or [[]]
+            for unit in units:
+                hits.extend(self._decide_unit(gid, unit, context, ckey))
         return hits
+
+    def _decide_unit(
+        self,
+        gid: int,
+        unit: list[tuple[Any, SymptomFact]],
+        context: dict[str, Any],
+        ckey: tuple[Any, ...],
+    ) -> list[Hit]:
+        ordered = [s for _, s in unit]
+        key = (gid, tuple(k for k, _ in unit), ckey)
+        with self._lock:
+            decision = self._cache.get(key)
+            if decision is not None:
+                self._cache.move_to_end(key)
+                self._hits += 1
+        if decision is None:
+            fresh, hits = self._run(ordered, context)
+            with self._lock:
+                self._misses += 1
+                self._cache[key] = tuple(fresh)
+                if len(self._cache) > self._maxsize:
+                    self._cache.popitem(last=False)
+            return hits
+        return [
+            Hit(name, tuple(ordered[p] for p in where if p != CONTEXT)) for name, where in decision
+        ]

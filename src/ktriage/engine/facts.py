@@ -4,7 +4,7 @@ numbers derived once in Python, and the words that explain each fact to a person
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .compiler import UNRECOGNIZED_CODE
@@ -19,7 +19,8 @@ DERIVED_PRECISION = 2
 
 @dataclass(frozen=True)
 class SymptomFact:
-    index: int  # position in the report's symptom list
+    # Equality and hash leave out the position, so descriptions can be memoised by value.
+    index: int = field(compare=False)  # position in the report's symptom list
     name: str  # exactly as given
     code: str  # vocabulary code, or UNRECOGNIZED_CODE
     sev: int

@@ -32,29 +32,35 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
     """Validate ``data`` as a Report; raise ``InvalidReport`` naming every bad field."""
     if isinstance(data, Report):
         return data
+    given = data
     if isinstance(data, str | bytes):
         data = _load_json(data)
     if not isinstance(data, dict):
         raise InvalidReport(
-            [FieldError("", f"a report must be a JSON object, got {_json_type(data)}")], data
+            [FieldError("", f"a report must be a JSON object, got {_json_type(data)}")], given
         )
     try:
         return Report.model_validate(data)
     except ValidationError as exc:
-        raise InvalidReport(field_errors(exc, Report), data) from None
+        raise InvalidReport(field_errors(exc, Report), given) from None
 
 
 def _load_json(text: str | bytes) -> Any:
+    if isinstance(text, bytes):
+        try:
+            decoded = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidReport(
+                [FieldError("", f"input is not UTF-8 text: {exc.reason}")], text
+            ) from None
+    else:
+        decoded = text
     try:
-        return json.loads(text)
+        return json.loads(decoded)
     except json.JSONDecodeError as exc:
         raise InvalidReport(
             [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
             text,
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise InvalidReport(
-            [FieldError("", f"input is not UTF-8 text: {exc.reason}")], text
         ) from None
 
 
@@ -107,7 +113,7 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
         return f"must be true or false (got {value!r})"
     if kind in ("string_type",):
         return f"must be text (got {_json_type(value)})"
-    if kind == "string_too_short":
+    if kind in ("string_too_short", "too_short"):
         return "must not be empty"
     if kind == "string_too_long":
         return f"is too long (at most {err['ctx']['max_length']} characters)"

@@ -9,10 +9,27 @@ import enum
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-class Escalation(enum.StrEnum):
+class _Words(enum.StrEnum):
+    """An enum that also accepts "Nasal spray", "SEVERE", "nasal-spray" for its members.
+
+    ``_missing_`` runs only when the exact value is not found, so the usual case stays in
+    pydantic's fast path.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> _Words | None:
+        if isinstance(value, str):
+            word = value.strip().lower().replace("-", "_").replace(" ", "_")
+            for member in cls:
+                if member.value == word:
+                    return member
+        return None
+
+
+class Escalation(_Words):
     """How soon a clinician must hear about the report. Ordered: later members are higher."""
 
     SELF_CARE = "self_care"
@@ -41,7 +58,7 @@ LEVEL_LABELS: dict[Escalation, str] = {
 }
 
 
-class Severity(enum.StrEnum):
+class Severity(_Words):
     MILD = "mild"
     MODERATE = "moderate"
     SEVERE = "severe"
@@ -51,7 +68,7 @@ class Severity(enum.StrEnum):
         return {"mild": 1, "moderate": 2, "severe": 3}[self.value]
 
 
-class Route(enum.StrEnum):
+class Route(_Words):
     IV = "iv"
     NASAL_SPRAY = "nasal_spray"
     INTRAMUSCULAR = "intramuscular"
@@ -98,24 +115,10 @@ OTHER_NUMERIC_FIELDS: dict[str, NumericField] = {
 NUMERIC_FIELDS = {**MEASUREMENT_FIELDS, **OTHER_NUMERIC_FIELDS}
 
 
-def _reject_bool(value: Any) -> Any:
-    # JSON true is not a number; pydantic would otherwise read it as 1.
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
-    return value
-
-
-def _word(value: Any) -> Any:
-    # "Nasal spray", "SEVERE", "nasal-spray" all mean the same member.
-    if isinstance(value, str):
-        return value.strip().lower().replace("-", "_").replace(" ", "_")
-    return value
-
-
 def _number(name: str) -> Any:
     f = NUMERIC_FIELDS[name]
-    bounded = Annotated[float, Field(ge=f.low, le=f.high, allow_inf_nan=False, strict=True)]
-    return Annotated[bounded | None, BeforeValidator(_reject_bool)]
+    # strict: JSON true or "82" is not a number (lax mode would read them as 1 and 82)
+    return Annotated[float, Field(ge=f.low, le=f.high, allow_inf_nan=False, strict=True)] | None
 
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -127,7 +130,7 @@ class Symptom(BaseModel):
     model_config = _STRICT
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    severity: Annotated[Severity, BeforeValidator(_word)] = Severity.MODERATE
+    severity: Severity = Severity.MODERATE
     days: _number("days") = None  # type: ignore[valid-type]
     limits_self_care: bool | None = None
     limits_daily_activities: bool | None = None
@@ -167,7 +170,7 @@ class Measurements(BaseModel):
 class Treatment(BaseModel):
     model_config = _STRICT
 
-    route: Annotated[Route | None, BeforeValidator(_word)] = None
+    route: Route | None = None
     hours_since_dose: _number("hours_since_dose") = None  # type: ignore[valid-type]
 
 

@@ -206,7 +206,7 @@ def load_pack(path: str | Path | None = None) -> RulePack:
                 )
             seen[rule.id] = f"{shown}:{rule.line}"
             rules.append(rule)
-    return RulePack(
+    pack = RulePack(
         name=manifest.name,
         version=manifest.version,
         description=manifest.description,
@@ -217,6 +217,12 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         root=str(root),
         files=tuple(files),
     )
+    # Some mistakes only show once conditions are normalised (a rule that could fire on an
+    # empty report, one that expands too far): compile now so they too fail at load.
+    from .compiler import compile_pack
+
+    compile_pack(pack)
+    return pack
 
 
 def _model(model: type[M], file: str, data: Any, rule_id: str | None = None, base: Any = None) -> M:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 _NOT_LETTERS = re.compile(r"[^0-9a-z]+")
+_SEEN_MAX = 10_000
 
 
 def normalise(word: str) -> str:
@@ -31,6 +32,7 @@ class Vocabulary:
 
     terms: dict[str, Term]
     _index: dict[str, str] = field(default_factory=dict, repr=False)
+    _seen: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for term in self.terms.values():
@@ -39,7 +41,15 @@ class Vocabulary:
 
     def lookup(self, name: str) -> str | None:
         """The code ``name`` stands for, or None when the vocabulary does not know it."""
-        return self._index.get(normalise(name))
+        try:
+            return self._seen[name]
+        except KeyError:
+            pass
+        code = self._index.get(normalise(name))
+        if len(self._seen) >= _SEEN_MAX:
+            self._seen.clear()  # people use a few hundred words; this bound is a backstop
+        self._seen[name] = code
+        return code
 
     def suggest(self, name: str) -> str | None:
         """The closest known word to an unknown ``name`` (for "did you mean")."""

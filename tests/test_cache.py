@@ -1,0 +1,76 @@
+"""The decision cache gives exactly the results durable_rules gives without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.workload import random_reports
+from ktriage import Engine
+from ktriage.engine.pack import default_pack_path
+
+from .conftest import STARTER
+from .test_pack_errors import make_pack, rule
+
+
+def _agree(path: Path, n: int, seed: int, cache_size: int = 65_536) -> Engine:
+    cached = Engine.load(path, cache_size=cache_size)
+    uncached = Engine.load(path, cache_size=0)
+    for i, report in enumerate(random_reports(cached.pack.vocabulary, n, seed=seed)):
+        a = cached.evaluate(report)
+        b = uncached.evaluate(report)
+        assert a == b, f"report {i} differs: {report}"
+    return cached
+
+
+@pytest.mark.parametrize("path", [STARTER, default_pack_path()], ids=["starter", "shipped"])
+def test_cached_equals_uncached(path: Path) -> None:
+    cached = _agree(path, 3000, seed=1)
+    info = cached.cache_info()
+    assert info.hits > info.misses  # the cache was really used
+
+
+def test_cached_equals_uncached_with_a_tiny_cache() -> None:
+    cached = _agree(STARTER, 1000, seed=2, cache_size=8)
+    assert cached.cache_info().size <= 8
+
+
+def test_join_rules_are_decided_together(tmp_path: Path) -> None:
+    # a rule over two symptom facts and a negated symptom ties their groups together
+    joined = (
+        rule(
+            "all:\n  - symptom: fatigue\n  - symptom: mood_swings\n"
+            "  - none:\n    - symptom: weight_gain",
+            level="within_24h",
+        )
+        .replace("{symptoms: [{name: tired}]}", "{symptoms: [{name: tired}, {name: moody}]}")
+        .replace("expect: next_visit", "expect: within_24h")
+    )
+    _agree(make_pack(tmp_path, joined), 2000, seed=4)
+
+
+def test_cache_is_bounded_and_clearable() -> None:
+    engine = Engine.load(STARTER, cache_size=16)
+    for report in random_reports(engine.pack.vocabulary, 500, seed=9):
+        engine.evaluate(report)
+    info = engine.cache_info()
+    assert info.size == 16
+    assert info.maxsize == 16
+    engine.clear_cache()
+    assert engine.cache_info().size == 0
+    assert engine.cache_info().hits == 0
+
+
+def test_because_uses_the_reports_real_values() -> None:
+    engine = Engine.load(STARTER)
+    first = engine.evaluate({"measurements": {"weight_kg": 84, "baseline_weight_kg": 80}})
+    second = engine.evaluate({"measurements": {"weight_kg": 85, "baseline_weight_kg": 80}})
+    assert engine.cache_info().hits >= 1  # same band: the second came from the cache
+    assert first.advice[0].because == [
+        "weight change from baseline +5 % (84 kg now, 80 kg at baseline)"
+    ]
+    assert second.advice[0].because == [
+        "weight change from baseline +6.25 % (85 kg now, 80 kg at baseline)"
+    ]
+    assert second.derived == {"weight_change_pct": 6.25}

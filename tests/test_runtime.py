@@ -1,0 +1,113 @@
+"""durable_rules behind the runtime: isolation, threads, memory and crashes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from benchmarks.workload import random_reports
+from ktriage import Engine
+
+from .conftest import STARTER
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_fact_survives_an_evaluation(uncached_starter_engine: Engine) -> None:
+    engine = uncached_starter_engine
+    engine.evaluate({"symptoms": [{"name": "tired"}], "measurements": {"weight_kg": 80}})
+    assert engine._runtime.leftover_facts() == []
+    assert "exception" not in engine._runtime.state()
+
+
+def test_evaluations_do_not_see_each_other(uncached_starter_engine: Engine) -> None:
+    engine = uncached_starter_engine
+    with_baseline = {"measurements": {"weight_kg": 80, "baseline_weight_kg": 70}}
+    weight_only = {"measurements": {"weight_kg": 80}}
+    first = engine.evaluate(with_baseline)
+    # had the baseline leaked, weight.baseline_missing would not fire here
+    second = engine.evaluate(weight_only)
+    assert [a.rule for a in second.advice] == ["weight.baseline_missing"]
+    assert engine.evaluate(with_baseline) == first
+
+
+def test_order_of_reports_does_not_matter(starter_engine: Engine) -> None:
+    reports = list(random_reports(starter_engine.pack.vocabulary, 300, seed=3))
+    fresh = Engine.load(STARTER, cache_size=0)
+    forward = [fresh.evaluate(r) for r in reports]
+    backward = [fresh.evaluate(r) for r in reversed(reports)][::-1]
+    assert forward == backward
+
+
+def _in_threads(engine: Engine, reports: list[dict], threads: int) -> list[list]:
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            results[t] = [engine.evaluate(r) for r in reports]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    return [results[t] for t in range(threads)]
+
+
+@pytest.mark.parametrize("cache_size", [0, 65_536], ids=["uncached", "cached"])
+def test_threads_agree_with_sequential(starter_engine: Engine, cache_size: int) -> None:
+    reports = list(random_reports(starter_engine.pack.vocabulary, 1000, seed=11))
+    reference = Engine.load(STARTER, cache_size=0)
+    expected = [reference.evaluate(r) for r in reports]
+    for got in _in_threads(Engine.load(STARTER, cache_size=cache_size), reports, 8):
+        assert got == expected
+
+
+SOAK = textwrap.dedent(
+    """
+    import json, sys
+    from benchmarks.workload import random_reports
+    from ktriage import Engine
+
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    engine = Engine.load(sys.argv[1], cache_size=0)
+    reports = list(random_reports(engine.pack.vocabulary, 1000, seed=5))
+    n = int(sys.argv[2])
+    marks = {}
+    for i in range(n):
+        engine.evaluate(reports[i % len(reports)])
+        if i + 1 in (1000, n):
+            marks[i + 1] = rss_mb()
+    print(json.dumps({"evaluations": n, "rss_mb": marks}))
+    """
+)
+
+
+def test_soak_in_a_subprocess_stays_flat() -> None:
+    # A crash inside durable_rules' C code must fail this test, not kill pytest.
+    n = 20_000
+    proc = subprocess.run(
+        [sys.executable, "-c", SOAK, str(STARTER), str(n)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    marks = json.loads(proc.stdout)["rss_mb"]
+    growth = marks[str(n)] - marks["1000"]
+    assert growth < 5, f"RSS grew {growth:.1f} MB over {n} evaluations"
