@@ -122,6 +122,11 @@ BAD = [
         "symptoms.0.limits_self_care",
         "must be true or false (got 'maybe')",
     ),
+    (
+        {"symptoms": [{"name": "x", "relieved_by_rest": 1}]},
+        "symptoms.0.relieved_by_rest",
+        "must be true or false (got 1)",
+    ),
     ({"symptoms": "tired"}, "symptoms", "must be a list (got text)"),
     ({"measurements": [1]}, "measurements", "must be an object (got a list)"),
     (

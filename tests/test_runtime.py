@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workload import random_reports
-from ktriage import Engine
+from ktriage import Engine, EngineFailure
 
 from .conftest import STARTER
 
@@ -77,7 +77,7 @@ SOAK = textwrap.dedent(
     """
     import json, sys
     from benchmarks.workload import random_reports
-    from ktriage import Engine
+    from ktriage import Engine, EngineFailure
 
     def rss_mb():
         with open("/proc/self/statm") as f:
@@ -111,3 +111,39 @@ def test_soak_in_a_subprocess_stays_flat() -> None:
     marks = json.loads(proc.stdout)["rss_mb"]
     growth = marks[str(n)] - marks["1000"]
     assert growth < 5, f"RSS grew {growth:.1f} MB over {n} evaluations"
+
+
+TINY = textwrap.dedent(
+    """
+    import sys
+    from ktriage import Engine, EngineFailure
+    engine = Engine.load(sys.argv[1], cache_size=0)
+    for value in (1e-05, 1e-300, 5e-324, 0.004, 99.99999999):
+        result = engine.evaluate({
+            "age_years": value,
+            "symptoms": [{"name": "tired", "severity": "mild", "days": value}],
+            "treatment": {"hours_since_dose": value},
+        })
+        print(result.escalation.value)
+    """
+)
+
+
+def test_tiny_numbers_do_not_crash_durable_rules() -> None:
+    # durable_rules' parser segfaults on exponent notation such as 1e-05: run in a
+    # subprocess so that a regression fails this test instead of killing pytest
+    proc = subprocess.run(
+        [sys.executable, "-c", TINY, str(STARTER)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["self_care", "self_care", "self_care", "self_care", "next_visit"]
+
+
+def test_runtime_refuses_exponent_notation(uncached_starter_engine: Engine) -> None:
+    with pytest.raises(EngineFailure, match="exponent notation crashes its parser"):
+        uncached_starter_engine._runtime.run([{"t": "c", "weight_kg": 1e-05}])

@@ -42,13 +42,18 @@ _FIELD_ORDER = {name: i for i, name in enumerate(CONTEXT_FIELDS)}
 
 @dataclass(frozen=True)
 class _RuleText:
-    order: int
+    order: int  # position in the pack; ties within a level keep pack order
     title: str
     escalation: Escalation
     guidance: str
     action: str
     sources: tuple[SourceRef, ...]
     red_flag: bool
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """Sort key: the highest level first, then pack order."""
+        return (-self.escalation.rank, self.order)
 
 
 _SYSTEM = {
@@ -102,10 +107,33 @@ class Assembler:
                 red_flag=rule.red_flag,
             )
 
+        # For each compiled rule: the rule it belongs to, and the fields of the context fact
+        # it tests (explained in ``because`` with the report's own values).
+        self._hit_info: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {
+            name: (
+                c.rule_id,
+                tuple(
+                    dict.fromkeys(
+                        (t.field, _FIELD_ORDER[t.field])
+                        for clause in c.conjunction.clauses
+                        for t in clause
+                        if t.field in _FIELD_ORDER
+                    )
+                ),
+            )
+            for name, c in compiled.compiled.items()
+        }
         vocabulary = pack.vocabulary
         self._describe = functools.lru_cache(maxsize=16_384)(
             lambda fact: describe_symptom(fact, vocabulary)
         )
+        texts = self._texts
+
+        @functools.lru_cache(maxsize=4096)
+        def summary(level: Escalation, rule_ids: tuple[str, ...]) -> str:
+            return summarise(level, [texts[r].title for r in rule_ids])
+
+        self._summary = summary
 
     @property
     def info(self) -> RulePackInfo:
@@ -113,56 +141,57 @@ class Assembler:
 
     def result(self, report: Report, facts: Facts, hits: list[Hit]) -> Result:
         describe = self._describe
-        compiled = self._compiled.compiled
-        reasons: dict[str, dict[str, tuple[Any, ...]]] = {}
+        context = facts.context
+        reasons: dict[str, dict[str, tuple[int, int]]] = {}
         matched: set[int] = set()
-        for hit in hits:
-            rule = compiled[hit.name]
-            why = reasons.setdefault(rule.rule_id, {})
-            for s in hit.symptoms:
+        for name, symptoms in hits:
+            rule_id, fields = self._hit_info[name]
+            why = reasons.get(rule_id)
+            if why is None:
+                why = reasons[rule_id] = {}
+            for s in symptoms:
                 matched.add(s.index)
-                why.setdefault(describe(s), (0, s.index))
-            for clause in rule.conjunction.clauses:
-                for test in clause:
-                    if test.field in _FIELD_ORDER:
-                        text = describe_field(test.field, facts.context)
-                        why.setdefault(text, (1, _FIELD_ORDER[test.field]))
-        unmatched = [
-            s for s in facts.symptoms if s.index not in matched and s.code != UNRECOGNIZED_CODE
-        ]
-        if unmatched:
-            why = reasons.setdefault(UNMATCHED_RULE, {})
-            for s in unmatched:
-                why.setdefault(describe(s), (0, s.index))
-        advice = []
-        for rule_id, why in reasons.items():
-            text = self._texts[rule_id]
-            advice.append(
-                (
-                    -text.escalation.rank,
-                    text.order,
-                    _construct(
-                        Advice,
-                        rule=rule_id,
-                        title=text.title,
-                        escalation=text.escalation,
-                        guidance=text.guidance,
-                        action=text.action,
-                        because=[t for t, _ in sorted(why.items(), key=lambda kv: kv[1])],
-                        sources=list(text.sources),
-                    ),
+                text = describe(s)
+                # two identical symptoms read the same: list the text at the first one's
+                # place, whichever fired first
+                if text not in why or why[text] > (0, s.index):
+                    why[text] = (0, s.index)
+            for field, order in fields:
+                text = describe_field(field, context)
+                if text not in why:
+                    why[text] = (1, order)
+        if len(matched) < len(facts.symptoms):
+            for s in facts.symptoms:
+                if s.index not in matched and s.code != UNRECOGNIZED_CODE:
+                    why = reasons.setdefault(UNMATCHED_RULE, {})
+                    why.setdefault(describe(s), (0, s.index))
+        texts = self._texts
+        ranked = sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
+        items = []
+        for rule_id in ranked:
+            text = texts[rule_id]
+            why = reasons[rule_id]
+            because = list(why) if len(why) == 1 else sorted(why, key=why.__getitem__)
+            items.append(
+                _construct(
+                    Advice,
+                    rule=rule_id,
+                    title=text.title,
+                    escalation=text.escalation,
+                    guidance=text.guidance,
+                    action=text.action,
+                    because=because,
+                    sources=list(text.sources),
                 )
             )
-        advice.sort(key=lambda item: (item[0], item[1]))
-        items = [a for _, _, a in advice]
         level = items[0].escalation if items else Escalation.SELF_CARE
         return _construct(
             Result,
             patient_id=report.patient_id,
             escalation=level,
             label=level.label,
-            summary=summarise(level, items),
-            red_flags=[a.rule for a in items if self._texts[a.rule].red_flag],
+            summary=self._summary(level, tuple(ranked)),
+            red_flags=[rule_id for rule_id in ranked if texts[rule_id].red_flag],
             advice=items,
             unrecognized=list(facts.unrecognized),
             derived=dict(facts.derived),
@@ -175,7 +204,7 @@ def _construct(cls: type[M], **values: Any) -> M:
 
     Does what ``model_construct`` does for models with no defaults left unset, extras or
     private attributes, at a fraction of its cost (it was a third of a cached evaluation).
-    ``tests/test_assemble.py`` checks that the result equals a validated model.
+    ``tests/test_models.py`` checks that a result equals its validated round trip.
     """
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", values)
@@ -185,12 +214,11 @@ def _construct(cls: type[M], **values: Any) -> M:
     return model
 
 
-def summarise(level: Escalation, advice: list[Advice]) -> str:
+def summarise(level: Escalation, titles: list[str]) -> str:
     """One line for a list view: the level and what drove it, at most 140 characters."""
-    if not advice:
+    if not titles:
         return "Self-care: nothing reported needs a clinician's attention"
     head = f"{_SHORT[level]}: "
-    titles = [a.title for a in advice]
     for shown in range(len(titles), 0, -1):
         rest = len(titles) - shown
         text = head + "; ".join(titles[:shown]) + (f" (+{rest} more)" if rest else "")

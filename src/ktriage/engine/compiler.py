@@ -16,7 +16,6 @@ compared against (the intervals a value is reduced to for the cache key).
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,28 +74,40 @@ class CompiledPack:
     live_groups: frozenset[int]  # groups holding at least one rule; the rest never fire
     join_groups: frozenset[int]  # groups with a rule that joins two symptom facts
     symptom_attrs: dict[str, frozenset[str]]  # attributes some rule tests, by symptom code
-    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # context fields tested together with each symptom code (sorted, for cache keys)
+    fields_with_code: dict[str, tuple[str, ...]]
+    # context fields tested by rules that name no symptom: (group, sorted fields) sets
+    # that share no field, each decided on its own
+    context_only_fields: tuple[tuple[int, tuple[str, ...]], ...]
+    with_symptom: frozenset[str]  # compiled rules that name a symptom
+    # every distinct numeric test on each field, as ("ge" | "gt" | "eq", value)
+    thresholds: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
 
     def bucket(self, name: str, value: Any) -> Any:
-        """The interval of ``value`` among every threshold ``name`` is compared against.
-
-        Two values in the same bucket answer every comparison in the pack the same way,
-        so they lead to the same decision.
+        """``value`` reduced to the answers it gives to every comparison the pack makes on
+        ``name`` (a bit per distinct test). Two values in the same bucket lead to the same
+        decision; numbers that no rule compares all fall in bucket 0.
         """
         if isinstance(value, str):
             return value
-        points = self.thresholds.get(name, ())
-        i = bisect.bisect_left(points, value)
-        return 2 * i + (i < len(points) and points[i] == value)
+        mask = 0
+        bit = 1
+        for op, point in self.thresholds.get(name, ()):
+            if value >= point if op == "ge" else value > point if op == "gt" else value == point:
+                mask |= bit
+            bit <<= 1
+        return mask
 
 
 def compile_pack(pack: RulePack) -> CompiledPack:
     ruleset: dict[str, dict[str, Any]] = {}
     compiled: dict[str, CompiledRule] = {}
     negated: set[str] = set()
-    thresholds: dict[str, set[float]] = {}
+    thresholds: dict[str, set[tuple[str, float]]] = {}
     attrs: dict[str, set[str]] = {}
     joins: set[str] = set()
+    fields_with_code: dict[str, set[str]] = {}
+    context_only: list[Conjunction] = []
     for rule in pack.rules:
         conjunctions = _dnf(rule.when, rule)
         for k, conj in enumerate(conjunctions):
@@ -124,6 +135,12 @@ def compile_pack(pack: RulePack) -> CompiledPack:
                     attrs.setdefault(code, set()).update(t.field for t in sym.tests)
             if len(conj.symptoms) > 1:
                 joins.update(c for sym in conj.symptoms for c in sym.codes)
+            clause_fields = {t.field for clause in conj.clauses for t in clause}
+            for sym in conj.symptoms:
+                for code in sym.codes:
+                    fields_with_code.setdefault(code, set()).update(clause_fields)
+            if not conj.symptoms:
+                context_only.append(conj)
     unrecognized = Conjunction((SymptomCond((UNRECOGNIZED_CODE,)),), ())
     definition, aliases = _durable_rule(unrecognized)
     name = UNRECOGNIZED_RULE + "#0"
@@ -145,16 +162,46 @@ def compile_pack(pack: RulePack) -> CompiledPack:
         group_of_field=groups_field,
         live_groups=frozenset(live),
         join_groups=frozenset(groups_code[c] for c in joins),
+        fields_with_code={c: tuple(sorted(f)) for c, f in fields_with_code.items()},
+        context_only_fields=_context_only_fields(context_only, groups_field),
+        with_symptom=frozenset(n for n, c in compiled.items() if c.conjunction.symptoms),
         symptom_attrs={code: frozenset(a) for code, a in attrs.items()},
-        thresholds={name: tuple(sorted(points)) for name, points in thresholds.items()},
+        thresholds={name: tuple(sorted(tests)) for name, tests in thresholds.items()},
     )
 
 
-def _collect(thresholds: dict[str, set[float]], name: str, test: Test) -> None:
-    values = test.value if test.op == "in" else (test.value,)
-    for value in values:
+def _context_only_fields(
+    conjunctions: list[Conjunction], group_of_field: dict[str, int]
+) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """Rules that name no symptom, split into sets that share no field: (group, fields)."""
+    parts: list[set[str]] = []
+    for conj in conjunctions:
+        fields = {t.field for clause in conj.clauses for t in clause}
+        touching = [p for p in parts if p & fields]
+        for p in touching:
+            parts.remove(p)
+            fields |= p
+        parts.append(fields)
+    return tuple(
+        (group_of_field[next(iter(p))], tuple(sorted(p)))
+        for p in sorted(parts, key=lambda p: sorted(p))
+    )
+
+
+# x < v is "not x >= v" and x <= v is "not x > v": one bit answers both.
+_BIT_OF = {"ge": "ge", "lt": "ge", "gt": "gt", "le": "gt", "eq": "eq", "ne": "eq"}
+
+
+def _collect(thresholds: dict[str, set[tuple[str, float]]], name: str, test: Test) -> None:
+    if test.op in ("in", "not_in"):
+        tests = [("eq", v) for v in test.value]
+    elif test.op in _BIT_OF:
+        tests = [(_BIT_OF[test.op], test.value)]
+    else:
+        return
+    for op, value in tests:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            thresholds.setdefault(name, set()).add(value)
+            thresholds.setdefault(name, set()).add((op, value))
 
 
 # -- disjunctive normal form -------------------------------------------------------------

@@ -18,17 +18,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .compiler import CompiledPack
 from .facts import Facts, SymptomFact
 from .runtime import Runtime
 
 CONTEXT = -1  # position of the context fact in a cached decision
+_NOTHING = (False, False, False, False, False)
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """One durable_rules rule that fired, and the facts it matched."""
 
     name: str
@@ -52,6 +52,19 @@ class Decider:
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
+        self._relevant = {
+            code: tuple(
+                name in attrs
+                for name in (
+                    "severity",
+                    "days",
+                    "limits_self_care",
+                    "limits_daily_activities",
+                    "relieved_by_rest",
+                )
+            )
+            for code, attrs in compiled.symptom_attrs.items()
+        }
 
     def decide(self, facts: Facts) -> list[Hit]:
         if self._maxsize == 0:
@@ -91,78 +104,119 @@ class Decider:
     # -- cached decisions, one per independent unit -------------------------------------
 
     def _symptom_key(self, s: SymptomFact) -> tuple[Any, ...]:
-        """The fact reduced to what the pack's rules can tell apart."""
-        relevant = self._compiled.symptom_attrs.get(s.code, frozenset())
-        bucket = self._compiled.bucket
+        """The fact reduced to what the pack's rules can tell apart.
+
+        An attribute no rule tests for this code is left out (0); "not given" is -1 so
+        that keys sort; booleans become 0/1.
+        """
+        sev, days, lsc, lda, rbr = self._relevant.get(s.code, _NOTHING)
         return (
             s.code,
-            s.sev if "severity" in relevant else 0,
-            # -1 stands for "not given", so that keys sort; booleans become 0/1
-            (-1 if s.days is None else bucket("symptom.days", s.days)) if "days" in relevant else 0,
-            *(
-                (-1 if v is None else int(v)) if name in relevant else 0
-                for name, v in (
-                    ("limits_self_care", s.limits_self_care),
-                    ("limits_daily_activities", s.limits_daily_activities),
-                    ("relieved_by_rest", s.relieved_by_rest),
-                )
-            ),
+            s.sev if sev else 0,
+            (-1 if s.days is None else self._compiled.bucket("symptom.days", s.days))
+            if days
+            else 0,
+            (-1 if s.limits_self_care is None else int(s.limits_self_care)) if lsc else 0,
+            (-1 if s.limits_daily_activities is None else int(s.limits_daily_activities))
+            if lda
+            else 0,
+            (-1 if s.relieved_by_rest is None else int(s.relieved_by_rest)) if rbr else 0,
         )
 
     def _cached(self, facts: Facts) -> list[Hit]:
         compiled = self._compiled
-        live = compiled.live_groups
+        bucket = compiled.bucket
         by_code = compiled.group_of_code
-        by_field = compiled.group_of_field
-        symptoms: dict[int, list[SymptomFact]] = {}
+        context = facts.context
+        hits: list[Hit] = []
+        joined: dict[int, list[SymptomFact]] = {}
         for s in facts.symptoms:
             gid = by_code[s.code]
-            if gid in live:  # no rule mentions the others: only the catch-alls would match
-                symptoms.setdefault(gid, []).append(s)
+            if gid not in compiled.live_groups:
+                continue  # no rule mentions it: only the catch-all would match
+            if gid in compiled.join_groups:
+                joined.setdefault(gid, []).append(s)
+                continue
+            # Every rule naming this code sees this one symptom fact and the context fields
+            # it tests, nothing else: decide the symptom alone with just those fields.
+            fields = compiled.fields_with_code.get(s.code, ())
+            ctx = {f: context[f] for f in fields if f in context}
+            ckey = tuple((f, bucket(f, v)) for f, v in ctx.items())
+            key = (self._symptom_key(s), ckey)
+            hits += self._decide_unit(key, [s], ctx, compiled.with_symptom)
+        for part, (gid, fields) in enumerate(compiled.context_only_fields):
+            if gid in compiled.join_groups:
+                continue  # decided with the group below
+            ctx = {f: context[f] for f in fields if f in context}
+            if ctx:  # a rule naming no symptom needs some value present to fire
+                key = (part, tuple((f, bucket(f, v)) for f, v in ctx.items()))
+                hits += self._decide_unit(key, [], ctx, None, symptomless=True)
+        if compiled.join_groups:
+            hits += self._joined(facts, joined)
+        return hits
+
+    def _joined(self, facts: Facts, joined: dict[int, list[SymptomFact]]) -> list[Hit]:
+        """Groups where a rule joins symptom facts: decide all their facts together."""
+        compiled = self._compiled
+        by_field = compiled.group_of_field
         contexts: dict[int, dict[str, Any]] = {}
         for name, value in facts.context.items():
             gid = by_field[name]
-            if gid in live:
+            if gid in compiled.join_groups:
                 contexts.setdefault(gid, {})[name] = value
         hits: list[Hit] = []
-        for gid in sorted(symptoms.keys() | contexts.keys()):
-            context = contexts.get(gid, {})
-            ckey = tuple(sorted((n, compiled.bucket(n, v)) for n, v in context.items()))
-            keyed = [(self._symptom_key(s), s) for s in symptoms.get(gid, ())]
-            if gid in compiled.join_groups:
-                # a rule here joins symptom facts: decide the group's facts together
-                keyed.sort(key=lambda pair: pair[0])  # stable: equal keys keep report order
-                units = [keyed]
-            else:
-                # every rule here sees at most one symptom fact (and the context fact), so
-                # each symptom can be decided on its own
-                units = [[pair] for pair in keyed] or [[]]
-            for unit in units:
-                hits.extend(self._decide_unit(gid, unit, context, ckey))
+        for gid in sorted(joined.keys() | contexts.keys()):
+            ctx = contexts.get(gid, {})
+            keyed = sorted(
+                ((self._symptom_key(s), s) for s in joined.get(gid, ())),
+                key=lambda pair: pair[0],  # stable: equal keys keep report order
+            )
+            ckey = tuple(sorted((n, compiled.bucket(n, v)) for n, v in ctx.items()))
+            key = (gid, tuple(k for k, _ in keyed), ckey)
+            hits += self._decide_unit(key, [s for _, s in keyed], ctx, None)
         return hits
 
     def _decide_unit(
         self,
-        gid: int,
-        unit: list[tuple[Any, SymptomFact]],
+        key: Any,
+        ordered: list[SymptomFact],
         context: dict[str, Any],
-        ckey: tuple[Any, ...],
+        keep: frozenset[str] | None,
+        symptomless: bool = False,
     ) -> list[Hit]:
-        ordered = [s for _, s in unit]
-        key = (gid, tuple(k for k, _ in unit), ckey)
-        with self._lock:
-            decision = self._cache.get(key)
-            if decision is not None:
+        """One unit's decision: from the cache, or from durable_rules and then cached.
+
+        ``keep`` limits the decision to the rules this unit is responsible for (others fire
+        on the same facts but are decided by their own unit); ``symptomless`` keeps only
+        rules that name no symptom.
+        """
+        # Reads take no lock: a dict lookup is atomic under the GIL, and an entry evicted
+        # between get and move_to_end is simply not refreshed. The hit counter may miss a
+        # count under threads; it is a statistic, never a decision.
+        decision = self._cache.get(key)
+        if decision is not None:
+            self._hits += 1
+            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
                 self._cache.move_to_end(key)
-                self._hits += 1
-        if decision is None:
-            fresh, hits = self._run(ordered, context)
-            with self._lock:
-                self._misses += 1
-                self._cache[key] = tuple(fresh)
-                if len(self._cache) > self._maxsize:
-                    self._cache.popitem(last=False)
-            return hits
-        return [
-            Hit(name, tuple(ordered[p] for p in where if p != CONTEXT)) for name, where in decision
-        ]
+            except KeyError:
+                pass
+            return [
+                Hit(name, tuple(ordered[p] for p in where if p != CONTEXT))
+                for name, where in decision
+            ]
+        fresh, hits = self._run(ordered, context)
+        if keep is not None or symptomless:
+            with_symptom = self._compiled.with_symptom
+            wanted = [
+                i
+                for i, (name, _) in enumerate(fresh)
+                if (name in keep if keep is not None else name not in with_symptom)
+            ]
+            fresh = [fresh[i] for i in wanted]
+            hits = [hits[i] for i in wanted]
+        with self._lock:
+            self._misses += 1
+            self._cache[key] = tuple(fresh)
+            if len(self._cache) > self._maxsize:
+                self._cache.popitem(last=False)
+        return hits

@@ -4,8 +4,7 @@ numbers derived once in Python, and the words that explain each fact to a person
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
@@ -15,12 +14,16 @@ from .vocabulary import Vocabulary, normalise
 # Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
 # in floating point, and a value on a band's boundary belongs to the higher band.
 DERIVED_PRECISION = 2
+# Durations are compared at 0.01 day / 0.01 hour. Besides being all the precision a
+# report has, this keeps every number out of exponent notation: durable_rules' JSON
+# parser crashes the process (SIGSEGV) on a number such as 1e-05.
+DURATION_PRECISION = 2
 
 
-@dataclass(frozen=True)
-class SymptomFact:
-    # Equality and hash leave out the position, so descriptions can be memoised by value.
-    index: int = field(compare=False)  # position in the report's symptom list
+class SymptomFact(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one is built per symptom per evaluation, and
+    # a frozen dataclass's __init__ costs several times more.
+    index: int  # position in the report's symptom list
     name: str  # exactly as given
     code: str  # vocabulary code, or UNRECOGNIZED_CODE
     sev: int
@@ -41,8 +44,7 @@ class SymptomFact:
         return fact
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     symptoms: tuple[SymptomFact, ...]
     context: dict[str, Any]  # field -> value, only fields that are present
     derived: dict[str, float]
@@ -72,7 +74,7 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
                 code=code or UNRECOGNIZED_CODE,
                 sev=s.severity.rank,
                 severity=s.severity.value,
-                days=s.days,
+                days=None if s.days is None else round(s.days, DURATION_PRECISION) + 0.0,
                 limits_self_care=s.limits_self_care,
                 limits_daily_activities=s.limits_daily_activities,
                 relieved_by_rest=s.relieved_by_rest,
@@ -84,11 +86,12 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
     derived = derive(report)
     context.update(derived)
     if report.age_years is not None:
-        context["age_years"] = report.age_years
+        context["age_years"] = round(report.age_years, DURATION_PRECISION) + 0.0
     if report.treatment.route is not None:
         context["route"] = report.treatment.route.value
     if report.treatment.hours_since_dose is not None:
-        context["hours_since_dose"] = report.treatment.hours_since_dose
+        hours = round(report.treatment.hours_since_dose, DURATION_PRECISION) + 0.0
+        context["hours_since_dose"] = hours
     for fact in symptoms:
         if fact.code in negated_codes:
             context[f"has__{fact.code}"] = 1

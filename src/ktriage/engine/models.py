@@ -121,6 +121,9 @@ def _number(name: str) -> Any:
     return Annotated[float, Field(ge=f.low, le=f.high, allow_inf_nan=False, strict=True)] | None
 
 
+# strict: 0, 1, "yes" are not true/false (lax mode would accept them)
+_Flag = Annotated[bool, Field(strict=True)] | None
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -132,9 +135,9 @@ class Symptom(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     severity: Severity = Severity.MODERATE
     days: _number("days") = None  # type: ignore[valid-type]
-    limits_self_care: bool | None = None
-    limits_daily_activities: bool | None = None
-    relieved_by_rest: bool | None = None
+    limits_self_care: _Flag = None
+    limits_daily_activities: _Flag = None
+    relieved_by_rest: _Flag = None
 
     @model_validator(mode="after")
     def _name_not_blank(self) -> Symptom:

@@ -86,6 +86,14 @@ class Runtime:
 
     def run(self, facts: list[dict[str, Any]]) -> Fired:
         """Evaluate one report's facts in isolation. Thread-safe."""
+        for fact in facts:
+            for name, value in fact.items():
+                if isinstance(value, float) and "e" in repr(value):
+                    # durable_rules' parser crashes the whole process on exponent notation
+                    raise EngineFailure(
+                        f"refusing to pass {name}={value!r} to durable_rules: exponent"
+                        " notation crashes its parser"
+                    )
         with self._lock:
             for fact in facts:
                 fact["id"] = next(self._ids)
