@@ -1,0 +1,962 @@
+"""FHIR R4 input: turn Observations, Patients and QuestionnaireResponses into a Report.
+
+Needs the ``fhir`` extra (``pip install 'ktriage[fhir]'``); resources are validated with
+the ``fhir.resources`` R4B models. The rules of the mapping (see docs/service.md):
+
+* Observations are matched on sets of LOINC codes (``system`` must be
+  ``http://loinc.org``) and their ``valueQuantity`` must carry a UCUM unit code
+  (``system`` ``http://unitsofmeasure.org``) that the kind of measurement accepts.
+  Values are converted to the Report's units (pounds to kilograms, mmol/L to mg/dL with
+  the factor of the substance). A code or unit that is not in the table is reported as a
+  ``FieldError``; nothing is guessed.
+* Glucose codes other than fasting glucose (LOINC 1558-6) are known but not used: the
+  rules grade fasting glucose only, and a random glucose must not be read as fasting.
+  They are listed in ``FhirReading.skipped``.
+* Of several values of one kind, the latest (``effective[x]``, else ``issued``, else the
+  QuestionnaireResponse's ``authored``) wins; values without a time rank below timed ones
+  and, among themselves, the one later in the input wins.
+* The baseline weight is a body-weight Observation carrying the extension
+  ``BASELINE_EXTENSION`` with ``valueBoolean: true`` (or the questionnaire's
+  ``measurements.baseline_weight_kg`` answer). It is never inferred from the earliest
+  weight: a bundle of recent observations need not reach back to the start of treatment.
+* A ``Patient`` resource gives ``age_years`` (from a full ``birthDate``) and, with the
+  subjects of the other resources, ``patient_id``; resources about different patients
+  are an error.
+* A QuestionnaireResponse must answer the questionnaire this module publishes
+  (``questionnaire()``, canonical ``QUESTIONNAIRE_URL``); unknown questions and answer
+  codes are errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .engine.errors import FieldError, InvalidReport
+from .engine.intake import parse_report, suggest
+from .engine.models import (
+    MEASUREMENT_FIELDS,
+    NUMERIC_FIELDS,
+    Report,
+    Route,
+    Severity,
+)
+
+try:
+    from fhir.resources.R4B.observation import Observation
+    from fhir.resources.R4B.patient import Patient
+    from fhir.resources.R4B.questionnaire import Questionnaire
+    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+    from pydantic import ValidationError
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "ktriage.fhir needs the fhir extra: pip install 'ktriage[fhir]'", name=exc.name
+    ) from exc
+
+if TYPE_CHECKING:
+    from .engine.pack import RulePack
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+BASE = "https://ktriage.org/fhir"
+QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/symptom-report"
+SYMPTOM_SYSTEM = f"{BASE}/CodeSystem/symptom"
+SEVERITY_SYSTEM = f"{BASE}/CodeSystem/severity"
+ROUTE_SYSTEM = f"{BASE}/CodeSystem/route"
+BASELINE_EXTENSION = f"{BASE}/StructureDefinition/baseline-weight"
+_UNIT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
+_MIN_EXTENSION = "http://hl7.org/fhir/StructureDefinition/minValue"
+_MAX_EXTENSION = "http://hl7.org/fhir/StructureDefinition/maxValue"
+
+LB_TO_KG = 0.45359237
+GLUCOSE_MMOL_TO_MG_DL = 18.016
+LDL_MMOL_TO_MG_DL = 38.67
+TRIGLYCERIDES_MMOL_TO_MG_DL = 88.57
+DECIMALS = 2  # converted values are rounded to this many decimal places
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of measurement: the Report field, the LOINC codes, the accepted units."""
+
+    field: str
+    codes: tuple[str, ...]
+    units: dict[str, float]  # UCUM code -> factor to the Report's unit
+    display: str
+    question_code: str  # the LOINC code the questionnaire item carries
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "weight_kg",
+        ("29463-7", "3141-9"),
+        {"kg": 1.0, "g": 0.001, "[lb_av]": LB_TO_KG, "lb": LB_TO_KG},
+        "Body weight",
+        "29463-7",
+    ),
+    Kind("systolic_bp", ("8480-6",), {"mm[Hg]": 1.0}, "Systolic blood pressure", "8480-6"),
+    Kind("diastolic_bp", ("8462-4",), {"mm[Hg]": 1.0}, "Diastolic blood pressure", "8462-4"),
+    Kind(
+        "heart_rate",
+        ("8867-4",),
+        {"/min": 1.0, "{beats}/min": 1.0, "{Beats}/min": 1.0},
+        "Heart rate",
+        "8867-4",
+    ),
+    Kind(
+        "oxygen_saturation_pct",
+        ("2708-6", "59408-5"),
+        {"%": 1.0},
+        "Oxygen saturation",
+        "59408-5",
+    ),
+    Kind(
+        "fasting_glucose_mg_dl",
+        ("1558-6",),
+        {"mg/dL": 1.0, "mmol/L": GLUCOSE_MMOL_TO_MG_DL},
+        "Fasting glucose",
+        "1558-6",
+    ),
+    Kind(
+        "ldl_cholesterol_mg_dl",
+        ("18262-6", "13457-7", "2089-1"),
+        {"mg/dL": 1.0, "mmol/L": LDL_MMOL_TO_MG_DL},
+        "LDL cholesterol",
+        "2089-1",
+    ),
+    Kind(
+        "triglycerides_mg_dl",
+        ("2571-8",),
+        {"mg/dL": 1.0, "mmol/L": TRIGLYCERIDES_MMOL_TO_MG_DL},
+        "Triglycerides",
+        "2571-8",
+    ),
+)
+KIND_OF_FIELD = {k.field: k for k in KINDS}
+KIND_OF_CODE = {code: k for k in KINDS for code in k.codes}
+BP_PANEL_CODES = ("85354-9", "55284-4")
+# Glucose measured without a fasting qualifier: known, never read as fasting glucose.
+OTHER_GLUCOSE_CODES = ("2345-7", "2339-0", "41653-7", "15074-8", "14749-6")
+# Questionnaire units for the decimal measurement items (the Report's own units).
+_QUESTION_UNIT = {
+    "weight_kg": "kg",
+    "baseline_weight_kg": "kg",
+    "systolic_bp": "mm[Hg]",
+    "diastolic_bp": "mm[Hg]",
+    "heart_rate": "/min",
+    "oxygen_saturation_pct": "%",
+    "fasting_glucose_mg_dl": "mg/dL",
+    "ldl_cholesterol_mg_dl": "mg/dL",
+    "triglycerides_mg_dl": "mg/dL",
+}
+_IGNORED_STATUS = {"entered-in-error", "cancelled"}
+_SYMPTOM_BOOLEANS = ("limits_self_care", "limits_daily_activities", "relieved_by_rest")
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass(frozen=True)
+class FhirReading:
+    """A Report read from FHIR, and what was left out of it on purpose (with why)."""
+
+    report: Report
+    skipped: tuple[FieldError, ...] = ()
+
+
+@dataclass
+class _Candidate:
+    value: Any
+    when: datetime | None
+    order: int
+    path: str
+
+
+@dataclass
+class _Reader:
+    vocabulary: Any
+    ignore_unknown: bool
+    since: datetime | None
+    now: datetime
+    expected_patient: str | None
+    errors: list[FieldError] = field(default_factory=list)
+    skipped: list[FieldError] = field(default_factory=list)
+    values: dict[str, list[_Candidate]] = field(default_factory=dict)
+    symptoms: list[dict[str, Any]] = field(default_factory=list)
+    treatment: dict[str, list[_Candidate]] = field(default_factory=dict)
+    ages: list[_Candidate] = field(default_factory=list)
+    patients: dict[str, str] = field(default_factory=dict)  # patient id -> where seen
+    order: int = 0
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def skip(self, path: str, message: str) -> None:
+        self.skipped.append(FieldError(path, message))
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+
+# -- public API ------------------------------------------------------------------------
+
+
+def report_from_fhir(
+    data: dict[str, Any] | str | bytes,
+    pack: RulePack | None = None,
+    *,
+    ignore_unknown: bool = False,
+    since: datetime | None = None,
+    patient_id: str | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """A Report from a FHIR Bundle, Observation or QuestionnaireResponse (dict or JSON).
+
+    Raises ``InvalidReport`` listing every problem as a ``FieldError`` whose ``field`` is
+    a dotted path into the FHIR input (``entry.2.resource.valueQuantity.code``).
+    See ``read_fhir`` for the keyword arguments.
+    """
+    return read_fhir(
+        data, pack, ignore_unknown=ignore_unknown, since=since, patient_id=patient_id, now=now
+    ).report
+
+
+def read_fhir(
+    data: dict[str, Any] | str | bytes,
+    pack: RulePack | None = None,
+    *,
+    ignore_unknown: bool = False,
+    since: datetime | None = None,
+    patient_id: str | None = None,
+    now: datetime | None = None,
+) -> FhirReading:
+    """Like ``report_from_fhir``, also returning what was skipped and why.
+
+    ``pack``: whose vocabulary the questionnaire's symptom codes are checked against
+    (default: the shipped pack). ``ignore_unknown``: skip resources and Observation codes
+    ktriage does not use instead of reporting them as errors (for an EHR's prefetch,
+    which holds whatever the server had). ``since``: skip dated values older than this
+    (and undated ones), except the baseline weight. ``patient_id``: every resource's
+    subject must be this patient. ``now``: the date ages are computed at.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidReport([FieldError("", f"malformed JSON: {exc}")], data) from None
+    vocabulary = (pack or _default_pack()).vocabulary
+    reader = _Reader(
+        vocabulary=vocabulary,
+        ignore_unknown=ignore_unknown,
+        since=_utc(since) if since else None,
+        now=_utc(now) if now else datetime.now(UTC),
+        expected_patient=patient_id,
+    )
+    if not isinstance(data, dict):
+        raise InvalidReport(
+            [FieldError("", f"expected a FHIR resource (a JSON object), got {_kind(data)}")], data
+        )
+    kind = data.get("resourceType")
+    if kind == "Bundle":
+        _read_bundle(reader, data)
+    elif kind in ("Observation", "QuestionnaireResponse", "Patient"):
+        _read_resource(reader, data, "")
+    else:
+        reader.error(
+            "resourceType",
+            f"expected a Bundle, an Observation or a QuestionnaireResponse, got {kind!r}",
+        )
+    if reader.errors:
+        raise InvalidReport(reader.errors, data)
+    report = parse_report(_assemble(reader))
+    return FhirReading(report, tuple(reader.skipped))
+
+
+@functools.lru_cache(maxsize=1)
+def _default_pack() -> RulePack:
+    from .engine.pack import load_pack
+
+    return load_pack()
+
+
+# -- bundles and resources ---------------------------------------------------------------
+
+
+def _read_bundle(reader: _Reader, data: dict[str, Any]) -> None:
+    entries = data.get("entry", [])
+    if not isinstance(entries, list):
+        reader.error("entry", f"must be a list, got {_kind(entries)}")
+        return
+    for i, entry in enumerate(entries):
+        path = f"entry.{i}"
+        if not isinstance(entry, dict):
+            reader.error(path, f"must be an object, got {_kind(entry)}")
+            continue
+        resource = entry.get("resource")
+        if resource is None:
+            continue  # e.g. a transaction-response entry: nothing to read
+        if not isinstance(resource, dict):
+            reader.error(f"{path}.resource", f"must be an object, got {_kind(resource)}")
+            continue
+        _read_resource(reader, resource, f"{path}.resource.")
+
+
+def _read_resource(reader: _Reader, data: dict[str, Any], prefix: str) -> None:
+    kind = data.get("resourceType")
+    if kind == "Observation":
+        obs = _validate(reader, Observation, data, prefix)
+        if obs is not None:
+            _read_observation(reader, obs, prefix)
+    elif kind == "QuestionnaireResponse":
+        qr = _validate(reader, QuestionnaireResponse, data, prefix)
+        if qr is not None:
+            _read_questionnaire_response(reader, qr, prefix)
+    elif kind == "Patient":
+        patient = _validate(reader, Patient, data, prefix)
+        if patient is not None:
+            _read_patient(reader, patient, prefix)
+    elif kind == "OperationOutcome":
+        reader.skip(prefix + "resourceType", "an OperationOutcome carries no patient data")
+    elif reader.ignore_unknown:
+        reader.skip(prefix + "resourceType", f"resource type {kind!r} is not used by ktriage")
+    else:
+        reader.error(
+            prefix + "resourceType",
+            f"resource type {kind!r} is not used by ktriage; send Observation,"
+            " QuestionnaireResponse or Patient resources",
+        )
+
+
+def _validate(reader: _Reader, model: Any, data: dict[str, Any], prefix: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False)[:20]:
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).split("\n")[0].removeprefix("Value error, ")
+            reader.error(prefix + loc, f"not valid FHIR: {msg}")
+    except Exception:  # fhir.resources raises KeyError & co. for unknown nested types
+        reader.error(prefix.rstrip("."), "not a valid FHIR resource")
+    return None
+
+
+def _read_patient(reader: _Reader, patient: Any, prefix: str) -> None:
+    if patient.id:
+        _see_patient(reader, patient.id, prefix + "id")
+    born = patient.birthDate
+    if isinstance(born, date):
+        now = reader.now.date()
+        age = now.year - born.year - ((now.month, now.day) < (born.month, born.day))
+        # Computed at ``now`` from the record: newer than any age a patient typed.
+        reader.ages.append(
+            _Candidate(float(age), reader.now, reader.next_order(), prefix + "birthDate")
+        )
+    elif born is not None:
+        reader.skip(prefix + "birthDate", "a partial birth date does not give an exact age")
+
+
+def _see_patient(reader: _Reader, ref_or_id: str, path: str, *, is_ref: bool = False) -> None:
+    key = ref_or_id
+    if is_ref:
+        m = _PATIENT_REF.search(ref_or_id)
+        key = m.group(1) if m else ref_or_id
+    if reader.expected_patient is not None and key != reader.expected_patient:
+        reader.error(path, "this resource is about another patient than the one in context")
+        return
+    if reader.patients and key not in reader.patients:
+        first = next(iter(reader.patients.values()))
+        reader.error(path, f"resources are about different patients (see {first})")
+        return
+    reader.patients.setdefault(key, path)
+
+
+def _subject(reader: _Reader, resource: Any, prefix: str) -> None:
+    subject = resource.subject
+    if subject is not None and subject.reference:
+        _see_patient(reader, subject.reference, prefix + "subject.reference", is_ref=True)
+
+
+# -- observations ------------------------------------------------------------------------
+
+
+def _loinc_codes(concept: Any) -> list[str]:
+    if concept is None or not concept.coding:
+        return []
+    return [c.code for c in concept.coding if c.system == LOINC and c.code]
+
+
+def _obs_time(obs: Any) -> datetime | None:
+    if obs.effectiveDateTime is not None:
+        return _when(obs.effectiveDateTime)
+    if obs.effectiveInstant is not None:
+        return _when(obs.effectiveInstant)
+    if obs.effectivePeriod is not None:
+        return _when(obs.effectivePeriod.end or obs.effectivePeriod.start)
+    if obs.issued is not None:
+        return _when(obs.issued)
+    return None
+
+
+def _read_observation(reader: _Reader, obs: Any, prefix: str) -> None:
+    if obs.status in _IGNORED_STATUS:
+        reader.skip(prefix + "status", f"status {obs.status!r}: not a measurement")
+        return
+    codes = _loinc_codes(obs.code)
+    kinds = {KIND_OF_CODE[c].field: KIND_OF_CODE[c] for c in codes if c in KIND_OF_CODE}
+    panel = any(c in BP_PANEL_CODES for c in codes)
+    if panel:
+        kinds.pop("systolic_bp", None)
+        kinds.pop("diastolic_bp", None)
+    if len(kinds) + panel > 1:
+        names = sorted(kinds) + (["blood pressure panel"] if panel else [])
+        reader.error(prefix + "code", f"codes of different measurements: {', '.join(names)}")
+        return
+    if not kinds and not panel:
+        shown = ", ".join(codes) if codes else _concept_text(obs.code)
+        if any(c in OTHER_GLUCOSE_CODES for c in codes):
+            reader.skip(
+                prefix + "code",
+                f"glucose ({shown}) not known to be fasting: only fasting glucose"
+                " (LOINC 1558-6) is graded",
+            )
+        elif reader.ignore_unknown:
+            reader.skip(prefix + "code", f"code not used by ktriage: {shown}")
+        else:
+            reader.error(
+                prefix + "code",
+                f"unknown observation code ({shown}); ktriage reads the LOINC codes listed"
+                " in docs/service.md",
+            )
+        return
+    when = _obs_time(obs)
+    baseline = _is_baseline(obs)
+    if not baseline and not _recent(reader, when, prefix):
+        return
+    _subject(reader, obs, prefix)
+    if panel:
+        found = False
+        for j, comp in enumerate(obs.component or []):
+            for code in _loinc_codes(comp.code):
+                kind = KIND_OF_CODE.get(code)
+                if kind is not None and kind.field in ("systolic_bp", "diastolic_bp"):
+                    found = True
+                    _quantity(reader, kind, kind.field, comp, when, f"{prefix}component.{j}.")
+        if not found:
+            reader.error(
+                prefix + "component",
+                "a blood pressure panel needs a systolic (8480-6) or diastolic (8462-4) component",
+            )
+        return
+    (kind,) = kinds.values()
+    target = "baseline_weight_kg" if baseline and kind.field == "weight_kg" else kind.field
+    if baseline and kind.field != "weight_kg":
+        reader.error(prefix + "extension", "the baseline flag is for body weight only")
+        return
+    _quantity(reader, kind, target, obs, when, prefix)
+
+
+def _is_baseline(obs: Any) -> bool:
+    return any(
+        ext.url == BASELINE_EXTENSION and ext.valueBoolean is True for ext in obs.extension or []
+    )
+
+
+def _recent(reader: _Reader, when: datetime | None, prefix: str) -> bool:
+    if reader.since is None:
+        return True
+    if when is None:
+        reader.skip(prefix + "effectiveDateTime", "no date: cannot tell whether it is recent")
+        return False
+    if when < reader.since:
+        reader.skip(prefix + "effectiveDateTime", "older than the period triaged")
+        return False
+    return True
+
+
+def _quantity(
+    reader: _Reader,
+    kind: Kind,
+    target: str,
+    holder: Any,
+    when: datetime | None,
+    prefix: str,
+) -> None:
+    q = holder.valueQuantity
+    if q is None:
+        if getattr(holder, "dataAbsentReason", None) is not None:
+            reader.skip(prefix + "dataAbsentReason", "no value recorded")
+            return
+        other = [n for n in _VALUE_NAMES if getattr(holder, n, None) is not None]
+        what = f"a {other[0]}" if other else "no value"
+        reader.error(prefix + "valueQuantity", f"{kind.display} needs a valueQuantity, got {what}")
+        return
+    value = _convert_quantity(reader, kind, q, prefix + "valueQuantity.")
+    if value is None:
+        return
+    _add_value(reader, target, value, when, prefix + "valueQuantity.value")
+
+
+_VALUE_NAMES = (
+    "valueString",
+    "valueCodeableConcept",
+    "valueBoolean",
+    "valueInteger",
+    "valueRange",
+    "valueRatio",
+    "valueSampledData",
+    "valueTime",
+    "valueDateTime",
+    "valuePeriod",
+)
+
+
+def _convert_quantity(reader: _Reader, kind: Kind, q: Any, prefix: str) -> float | None:
+    if q.value is None:
+        reader.error(prefix + "value", "is required")
+        return None
+    if q.comparator is not None:
+        reader.error(prefix + "comparator", f"a value '{q.comparator} …' cannot be graded")
+        return None
+    if q.system != UCUM or not q.code:
+        shown = q.code or q.unit
+        reader.error(
+            prefix + "system",
+            f"the unit must be a UCUM code (system {UCUM}) such as"
+            f" {_unit_list(kind)}; got {shown!r}"
+            + (f" with system {q.system!r}" if q.system else ""),
+        )
+        return None
+    factor = kind.units.get(q.code)
+    if factor is None:
+        reader.error(
+            prefix + "code",
+            f"unknown unit {q.code!r} for {kind.display.lower()}; expected {_unit_list(kind)}",
+        )
+        return None
+    return float(Decimal(q.value)) * factor
+
+
+def _unit_list(kind: Kind) -> str:
+    return ", ".join(repr(u) for u in kind.units)
+
+
+def _add_value(
+    reader: _Reader, target: str, value: float, when: datetime | None, path: str
+) -> None:
+    spec = NUMERIC_FIELDS[target]
+    value = round(value, DECIMALS) + 0.0
+    if not spec.low <= value <= spec.high:
+        reader.error(
+            path,
+            f"{spec.label} {value:g} {spec.unit} is outside the plausible range"
+            f" {spec.low:g} to {spec.high:g} {spec.unit}",
+        )
+        return
+    reader.values.setdefault(target, []).append(_Candidate(value, when, reader.next_order(), path))
+
+
+# -- questionnaire responses -------------------------------------------------------------
+
+
+def _read_questionnaire_response(reader: _Reader, qr: Any, prefix: str) -> None:
+    canonical = (qr.questionnaire or "").split("|")[0]
+    if canonical != QUESTIONNAIRE_URL:
+        reader.error(
+            prefix + "questionnaire",
+            f"must be {QUESTIONNAIRE_URL!r} (the questionnaire `ktriage fhir questionnaire`"
+            f" prints), got {qr.questionnaire!r}",
+        )
+        return
+    if qr.status in _IGNORED_STATUS:
+        reader.skip(prefix + "status", f"status {qr.status!r}: not a report")
+        return
+    when = _when(qr.authored) if qr.authored is not None else None
+    if not _recent(reader, when, prefix):
+        return
+    _subject(reader, qr, prefix)
+    for i, item in enumerate(qr.item or []):
+        _read_item(reader, item, when, f"{prefix}item.{i}.", top=True)
+
+
+def _read_item(reader: _Reader, item: Any, when: datetime | None, prefix: str, top: bool) -> None:
+    link = item.linkId
+    if link == "symptom":
+        _read_symptom(reader, item, prefix)
+        return
+    if link in ("measurements", "treatment"):
+        if item.answer:
+            reader.error(prefix + "answer", f"the group {link!r} takes items, not answers")
+        for j, child in enumerate(item.item or []):
+            if not str(child.linkId).startswith(link + "."):
+                _unknown_question(reader, child.linkId, f"{prefix}item.{j}.linkId")
+                continue
+            _read_item(reader, child, when, f"{prefix}item.{j}.", top=False)
+        return
+    answer = _single_answer(reader, item, prefix)
+    if answer is None:
+        return
+    apath = prefix + "answer.0."
+    if link == "age_years" and top:
+        number = _number_answer(reader, answer, apath, None)
+        if number is not None:
+            reader.ages.append(_Candidate(number, when, reader.next_order(), apath))
+        return
+    name = link.partition(".")[2]
+    if link.startswith("measurements.") and name in MEASUREMENT_FIELDS:
+        kind = KIND_OF_FIELD.get(name) or KIND_OF_FIELD["weight_kg"]  # baseline: weight units
+        number = _number_answer(reader, answer, apath, kind)
+        if number is not None:
+            _add_value(reader, name, number, when, apath.rstrip("."))
+        return
+    if link == "treatment.hours_since_dose":
+        number = _number_answer(reader, answer, apath, None)
+        if number is not None:
+            reader.treatment.setdefault("hours_since_dose", []).append(
+                _Candidate(number, when, reader.next_order(), apath)
+            )
+        return
+    if link == "treatment.route":
+        code = _coding_answer(reader, answer, apath, ROUTE_SYSTEM, [r.value for r in Route])
+        if code is not None:
+            reader.treatment.setdefault("route", []).append(
+                _Candidate(code, when, reader.next_order(), apath)
+            )
+        return
+    _unknown_question(reader, link, prefix + "linkId")
+
+
+def _unknown_question(reader: _Reader, link: str, path: str) -> None:
+    reader.error(path, f"unknown question {link!r}: not in the ktriage symptom questionnaire")
+
+
+def _single_answer(reader: _Reader, item: Any, prefix: str) -> Any:
+    answers = item.answer or []
+    if item.item:
+        reader.error(prefix + "item", f"question {item.linkId!r} takes answers, not items")
+        return None
+    if not answers:
+        return None  # asked, not answered
+    if len(answers) > 1:
+        reader.error(prefix + "answer", f"question {item.linkId!r} takes one answer")
+        return None
+    return answers[0]
+
+
+def _number_answer(reader: _Reader, answer: Any, prefix: str, kind: Kind | None) -> float | None:
+    if answer.valueDecimal is not None:
+        return float(answer.valueDecimal)
+    if answer.valueInteger is not None:
+        return float(answer.valueInteger)
+    if answer.valueQuantity is not None and kind is not None:
+        return _convert_quantity(reader, kind, answer.valueQuantity, prefix + "valueQuantity.")
+    reader.error(prefix.rstrip("."), "expected a number (valueDecimal or valueInteger)")
+    return None
+
+
+def _coding_answer(
+    reader: _Reader, answer: Any, prefix: str, system: str, codes: list[str]
+) -> str | None:
+    coding = answer.valueCoding
+    if coding is None:
+        reader.error(prefix.rstrip("."), "expected a valueCoding from the questionnaire's options")
+        return None
+    if coding.system != system:
+        reader.error(prefix + "valueCoding.system", f"must be {system!r}, got {coding.system!r}")
+        return None
+    if coding.code not in codes:
+        hint = suggest(str(coding.code), codes)
+        reader.error(
+            prefix + "valueCoding.code",
+            f"unknown code {coding.code!r}" + (f"; did you mean {hint!r}?" if hint else ""),
+        )
+        return None
+    return coding.code
+
+
+def _read_symptom(reader: _Reader, group: Any, prefix: str) -> None:
+    if group.answer:
+        reader.error(prefix + "answer", "the group 'symptom' takes items, not answers")
+        return
+    symptom: dict[str, Any] = {}
+    names: list[tuple[str, str]] = []
+    before = len(reader.errors)
+    for j, child in enumerate(group.item or []):
+        cpath = f"{prefix}item.{j}."
+        link = child.linkId
+        answer = _single_answer(reader, child, cpath)
+        if answer is None:
+            continue
+        apath = cpath + "answer.0."
+        if link == "symptom.code":
+            code = _coding_answer(
+                reader, answer, apath, SYMPTOM_SYSTEM, list(reader.vocabulary.terms)
+            )
+            if code is not None:
+                names.append((code, apath))
+        elif link == "symptom.text":
+            if answer.valueString is None or not answer.valueString.strip():
+                reader.error(apath.rstrip("."), "expected the symptom in words (valueString)")
+            else:
+                names.append((answer.valueString.strip(), apath))
+        elif link == "symptom.severity":
+            code = _coding_answer(
+                reader, answer, apath, SEVERITY_SYSTEM, [s.value for s in Severity]
+            )
+            if code is not None:
+                symptom["severity"] = code
+        elif link == "symptom.days":
+            number = _number_answer(reader, answer, apath, None)
+            if number is not None:
+                symptom["days"] = number
+        elif link in {f"symptom.{b}" for b in _SYMPTOM_BOOLEANS}:
+            if answer.valueBoolean is None:
+                reader.error(apath.rstrip("."), "expected true or false (valueBoolean)")
+            else:
+                symptom[link.partition(".")[2]] = answer.valueBoolean
+        else:
+            _unknown_question(reader, link, cpath + "linkId")
+    if len(reader.errors) > before:
+        return
+    if not names:
+        if symptom:
+            reader.error(prefix + "item", "a symptom needs symptom.code or symptom.text")
+        return
+    if len(names) > 1:
+        reader.error(
+            names[1][1].rstrip("."),
+            "give one symptom per group: either symptom.code or symptom.text",
+        )
+        return
+    symptom["name"] = names[0][0]
+    reader.symptoms.append(symptom)
+
+
+# -- the Report --------------------------------------------------------------------------
+
+
+def _latest(candidates: list[_Candidate]) -> _Candidate:
+    def key(c: _Candidate) -> tuple[bool, datetime, int]:
+        return (c.when is not None, c.when or datetime.min.replace(tzinfo=UTC), c.order)
+
+    return max(candidates, key=key)
+
+
+def _assemble(reader: _Reader) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    patient = reader.expected_patient or next(iter(reader.patients), None)
+    if patient is not None and len(patient) <= 128:
+        report["patient_id"] = patient
+    if reader.ages:
+        report["age_years"] = _latest(reader.ages).value
+    if reader.symptoms:
+        report["symptoms"] = reader.symptoms
+    measurements = {name: _latest(c).value for name, c in reader.values.items()}
+    if measurements:
+        report["measurements"] = measurements
+    treatment: dict[str, Any] = {}
+    if "route" in reader.treatment:
+        treatment["route"] = _latest(reader.treatment["route"]).value
+    if "hours_since_dose" in reader.treatment:
+        treatment["hours_since_dose"] = _latest(reader.treatment["hours_since_dose"]).value
+    if treatment:
+        report["treatment"] = treatment
+    return report
+
+
+# -- the published questionnaire ---------------------------------------------------------
+
+
+def questionnaire(pack: RulePack | None = None) -> dict[str, Any]:
+    """The FHIR Questionnaire for symptom reports, built from ``pack``'s vocabulary.
+
+    A QuestionnaireResponse to it is read by ``report_from_fhir``.
+    """
+    pack = pack or _default_pack()
+    terms = list(pack.vocabulary.terms.values())
+
+    def coding(system: str, code: str, display: str) -> dict[str, Any]:
+        return {"valueCoding": {"system": system, "code": code, "display": display}}
+
+    def number(link: str, text: str, unit: str | None, loinc: str | None) -> dict[str, Any]:
+        spec = NUMERIC_FIELDS[link.rpartition(".")[2]]
+        item: dict[str, Any] = {"linkId": link, "text": text, "type": "decimal"}
+        if loinc:
+            kind = KIND_OF_CODE[loinc]
+            item["code"] = [{"system": LOINC, "code": loinc, "display": kind.display}]
+        ext = [
+            {"url": _MIN_EXTENSION, "valueDecimal": spec.low},
+            {"url": _MAX_EXTENSION, "valueDecimal": spec.high},
+        ]
+        if unit:
+            ext.append(
+                {
+                    "url": _UNIT_EXTENSION,
+                    "valueCoding": {"system": UCUM, "code": unit, "display": unit},
+                }
+            )
+        item["extension"] = ext
+        return item
+
+    measurement_text = {
+        "weight_kg": "Weight today (kg)",
+        "baseline_weight_kg": "Weight before treatment started (kg)",
+        "systolic_bp": "Blood pressure: upper number (systolic, mmHg)",
+        "diastolic_bp": "Blood pressure: lower number (diastolic, mmHg)",
+        "heart_rate": "Heart rate (beats per minute)",
+        "oxygen_saturation_pct": "Oxygen saturation (%)",
+        "fasting_glucose_mg_dl": "Fasting blood sugar (mg/dL)",
+        "ldl_cholesterol_mg_dl": "LDL cholesterol (mg/dL)",
+        "triglycerides_mg_dl": "Triglycerides (mg/dL)",
+    }
+    route_text = {
+        "iv": "Infusion into a vein (IV)",
+        "nasal_spray": "Nasal spray",
+        "intramuscular": "Injection into a muscle",
+        "oral": "Swallowed (by mouth)",
+        "sublingual": "Under the tongue",
+        "other": "Other",
+    }
+    data: dict[str, Any] = {
+        "resourceType": "Questionnaire",
+        "id": "ktriage-symptom-report",
+        "url": QUESTIONNAIRE_URL,
+        "version": f"{pack.name}-{pack.version}",
+        "name": "KtriageSymptomReport",
+        "title": "Side effects during ketamine or esketamine treatment",
+        "status": "active",
+        "subjectType": ["Patient"],
+        "description": (
+            f"Symptom report read by ktriage; symptom choices generated from rule pack"
+            f" {pack.name} {pack.version}. Answer what applies; every question is optional."
+        ),
+        "item": [
+            {
+                "linkId": "symptom",
+                "text": "A side effect you have noticed (one group per side effect)",
+                "type": "group",
+                "repeats": True,
+                "item": [
+                    {
+                        "linkId": "symptom.code",
+                        "text": "Which side effect?",
+                        "type": "choice",
+                        "answerOption": [coding(SYMPTOM_SYSTEM, t.code, t.label) for t in terms],
+                    },
+                    {
+                        "linkId": "symptom.text",
+                        "text": "Not in the list? Describe it in your own words",
+                        "type": "string",
+                        "maxLength": 200,
+                    },
+                    {
+                        "linkId": "symptom.severity",
+                        "text": "How bad is it?",
+                        "type": "choice",
+                        "answerOption": [
+                            coding(SEVERITY_SYSTEM, s.value, s.value.capitalize()) for s in Severity
+                        ],
+                    },
+                    {"linkId": "symptom.days", "text": "For how many days?", "type": "decimal"},
+                    {
+                        "linkId": "symptom.limits_self_care",
+                        "text": "Does it stop you washing, dressing or eating on your own?",
+                        "type": "boolean",
+                    },
+                    {
+                        "linkId": "symptom.limits_daily_activities",
+                        "text": "Does it stop you doing everyday tasks (shopping, cooking, work)?",
+                        "type": "boolean",
+                    },
+                    {
+                        "linkId": "symptom.relieved_by_rest",
+                        "text": "Does rest make it better?",
+                        "type": "boolean",
+                    },
+                ],
+            },
+            {
+                "linkId": "measurements",
+                "text": "Measurements, if you have them",
+                "type": "group",
+                "item": [
+                    number(
+                        f"measurements.{name}",
+                        text,
+                        _QUESTION_UNIT[name],
+                        KIND_OF_FIELD[name].question_code if name in KIND_OF_FIELD else None,
+                    )
+                    for name, text in measurement_text.items()
+                ],
+            },
+            {
+                "linkId": "treatment",
+                "text": "Your treatment",
+                "type": "group",
+                "item": [
+                    {
+                        "linkId": "treatment.route",
+                        "text": "How do you take it?",
+                        "type": "choice",
+                        "answerOption": [
+                            coding(ROUTE_SYSTEM, r.value, route_text.get(r.value, r.value))
+                            for r in Route
+                        ],
+                    },
+                    number("treatment.hours_since_dose", "Hours since your last dose", "h", None),
+                ],
+            },
+            number("age_years", "Your age in years", None, None),
+        ],
+    }
+    # Validate against the R4B model and emit its canonical JSON.
+    return json.loads(Questionnaire.model_validate(data).model_dump_json())
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _when(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value)
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", text)
+    if m:
+        return datetime(int(m[1]), int(m[2] or 1), int(m[3] or 1), tzinfo=UTC)
+    try:
+        return _utc(datetime.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _concept_text(concept: Any) -> str:
+    if concept is None:
+        return "no code"
+    if concept.coding:
+        return ", ".join(f"{c.system or '?'}|{c.code or '?'}" for c in concept.coding)
+    return "no coding" if not concept.text else "text only, no coding"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an object" if isinstance(value, dict) else type(value).__name__

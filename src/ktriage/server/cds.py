@@ -1,0 +1,516 @@
+"""CDS Hooks 2.0 services: discovery, two services, and a feedback endpoint.
+
+* ``ktriage-patient-view`` (hook ``patient-view``): triages the patient's Observations of
+  the last ``RECENT_DAYS`` days (prefetch ``observations``, required: 412 without it) with
+  the optional ``patient`` (age) and ``symptoms`` (the latest answers to the ktriage
+  symptom questionnaire). Needs the ``fhir`` extra; without it the service is not listed.
+* ``ktriage-symptom-report`` (hook ``org.ktriage.symptom-report``): an app submits one
+  symptom report as ``context.report`` (a ktriage Report) or
+  ``context.questionnaireResponse`` (FHIR, needs the ``fhir`` extra).
+
+Each advice item becomes one card; a report with nothing to say gets ``{"cards": []}``.
+Feedback is counted per service and outcome; nothing else of it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from .. import Engine, FieldError, InvalidReport, Result
+from ..engine.intake import field_errors, parse_report
+from ..engine.models import Advice, Escalation
+
+RECENT_DAYS = 30
+PATIENT_VIEW = "ktriage-patient-view"
+SYMPTOM_REPORT = "ktriage-symptom-report"
+SYMPTOM_REPORT_HOOK = "org.ktriage.symptom-report"
+RULE_TOPIC_SYSTEM = "https://ktriage.org/fhir/CodeSystem/rule"
+SUMMARY_MAX = 139  # the specification: a "<140-character" summary
+
+INDICATOR = {
+    Escalation.SELF_CARE: "info",
+    Escalation.NEXT_VISIT: "info",
+    Escalation.WITHIN_24H: "warning",
+    Escalation.URGENT: "critical",
+    Escalation.EMERGENCY: "critical",
+}
+_SHORT = {
+    Escalation.SELF_CARE: "Self-care",
+    Escalation.NEXT_VISIT: "Next visit",
+    Escalation.WITHIN_24H: "Within 24 h",
+    Escalation.URGENT: "Urgent",
+    Escalation.EMERGENCY: "EMERGENCY",
+}
+
+
+class CDSRequest(BaseModel):
+    """The body of a CDS Hooks service call (only the fields ktriage reads are typed)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: dict[str, Any] | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+class Source(BaseModel):
+    label: str
+    url: str | None = None
+    topic: dict[str, str] | None = None
+
+
+class Card(BaseModel):
+    uuid: str
+    summary: str = Field(max_length=SUMMARY_MAX)
+    detail: str | None = None
+    indicator: str = Field(pattern="^(info|warning|critical)$")
+    source: Source
+
+
+class CardsBody(BaseModel):
+    cards: list[Card]
+
+
+class Service(BaseModel):
+    hook: str
+    id: str
+    title: str
+    description: str
+    prefetch: dict[str, str] | None = None
+    usageRequirements: str | None = None
+
+
+class Discovery(BaseModel):
+    services: list[Service]
+
+
+class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    card: str = Field(min_length=1)
+    outcome: str = Field(pattern="^(accepted|overridden)$")
+    outcomeTimestamp: str = Field(min_length=1)
+    acceptedSuggestions: list[dict[str, Any]] | None = None
+    overrideReason: dict[str, Any] | None = None
+
+
+class FeedbackRequest(BaseModel):
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+class FeedbackReceived(BaseModel):
+    received: int
+
+
+def _fhir_available() -> bool:
+    try:
+        from .. import fhir  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def services() -> list[dict[str, Any]]:
+    """The discovery entries (patient-view only when the fhir extra is installed)."""
+    out: list[dict[str, Any]] = []
+    if _fhir_available():
+        from ..fhir import BP_PANEL_CODES, KINDS, LOINC, QUESTIONNAIRE_URL
+
+        codes = [c for k in KINDS for c in k.codes] + list(BP_PANEL_CODES)
+        code_param = ",".join(f"{LOINC}|{c}" for c in codes)
+        out.append(
+            {
+                "hook": "patient-view",
+                "id": PATIENT_VIEW,
+                "title": "ktriage: side effects of ketamine or esketamine treatment",
+                "description": (
+                    f"Triages the patient's vital signs and labs of the last {RECENT_DAYS}"
+                    " days (weight, blood pressure, heart rate, oxygen saturation, fasting"
+                    " glucose, LDL, triglycerides) and their latest answers to the ktriage"
+                    " symptom questionnaire; one card per piece of advice."
+                ),
+                "prefetch": {
+                    "patient": "Patient/{{context.patientId}}",
+                    "observations": (
+                        "Observation?patient={{context.patientId}}"
+                        f"&code={code_param}&_sort=-date&_count=100"
+                    ),
+                    "symptoms": (
+                        "QuestionnaireResponse?patient={{context.patientId}}"
+                        f"&questionnaire={QUESTIONNAIRE_URL}&_sort=-authored&_count=1"
+                    ),
+                },
+                "usageRequirements": (
+                    "The observations prefetch is required (the service does not query the"
+                    " FHIR server). A baseline weight is read only from an Observation"
+                    " flagged with the ktriage baseline-weight extension."
+                ),
+            }
+        )
+    out.append(
+        {
+            "hook": SYMPTOM_REPORT_HOOK,
+            "id": SYMPTOM_REPORT,
+            "title": "ktriage: triage a symptom report",
+            "description": (
+                "Triages one symptom report submitted by an app: context.report is a"
+                " ktriage Report (JSON), or context.questionnaireResponse is a FHIR"
+                " QuestionnaireResponse to the ktriage symptom questionnaire."
+                " context.patientId is optional."
+            ),
+        }
+    )
+    return out
+
+
+def _error(status: int, errors: list[FieldError]) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"field": e.field, "message": e.message} for e in errors]},
+        status_code=status,
+    )
+
+
+_CDS_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such service."},
+    412: {"description": "Required prefetch data is missing."},
+    413: {"description": "The body is larger than the limit."},
+    422: {"description": "Invalid request: one message per bad field."},
+}
+
+
+def add_cds_routes(app: FastAPI, engine: Engine) -> None:
+    lock = threading.Lock()
+    feedback_counts: Counter[tuple[str, str]] = Counter()
+    app.state.cds_feedback = feedback_counts
+    request_schema = CDSRequest.model_json_schema()
+
+    @app.get(
+        "/cds-services",
+        response_model=Discovery,
+        response_model_exclude_none=True,
+        summary="CDS Hooks discovery",
+    )
+    async def discovery() -> Any:
+        return {"services": services()}
+
+    @app.post(
+        "/cds-services/{service_id}",
+        response_model=CardsBody,
+        response_model_exclude_none=True,
+        responses=_CDS_ERRORS,
+        summary="Call a CDS service",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": request_schema}},
+            }
+        },
+    )
+    async def call_service(service_id: str, request: Request) -> Any:
+        known = {s["id"]: s for s in services()}
+        service = known.get(service_id)
+        if service is None:
+            return _error(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
+        parsed = _parse(await request.body(), CDSRequest)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        if parsed.hook != service["hook"]:
+            return _error(
+                422,
+                [
+                    FieldError(
+                        "hook",
+                        f"service {service_id!r} answers hook {service['hook']!r},"
+                        f" got {parsed.hook!r}",
+                    )
+                ],
+            )
+        if service_id == PATIENT_VIEW:
+            return await _patient_view(engine, parsed)
+        return await _symptom_report(engine, parsed)
+
+    @app.post(
+        "/cds-services/{service_id}/feedback",
+        response_model=FeedbackReceived,
+        responses={k: v for k, v in _CDS_ERRORS.items() if k != 412},
+        summary="Feedback on cards (counted per outcome, nothing identifying kept)",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": FeedbackRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def feedback(service_id: str, request: Request) -> Any:
+        if service_id not in {s["id"] for s in services()}:
+            return _error(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
+        parsed = _parse(await request.body(), FeedbackRequest)
+        if isinstance(parsed, JSONResponse):
+            return parsed
+        with lock:
+            for item in parsed.feedback:
+                feedback_counts[(service_id, item.outcome)] += 1
+        return {"received": len(parsed.feedback)}
+
+
+def _parse(body: bytes, model: type[BaseModel]) -> Any:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        return _error(422, [FieldError("", f"malformed JSON{where}")])
+    if not isinstance(data, dict):
+        return _error(422, [FieldError("", "the body must be a JSON object")])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return _error(422, field_errors(exc, model))
+
+
+# -- patient-view ------------------------------------------------------------------------
+
+
+async def _patient_view(engine: Engine, req: CDSRequest) -> Any:
+    patient_id = req.context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        return _error(422, [FieldError("context.patientId", "is required (a Patient id)")])
+    prefetch = req.prefetch or {}
+    if "observations" not in prefetch:
+        return _error(
+            412,
+            [
+                FieldError(
+                    "prefetch.observations",
+                    "required prefetch is missing; this service does not query the FHIR server",
+                )
+            ],
+        )
+    failed = _prefetch_failed(prefetch["observations"])
+    if failed:
+        return _error(412, [FieldError("prefetch.observations", failed)])
+    return await run_in_threadpool(_triage_prefetch, engine, prefetch, patient_id)
+
+
+def _prefetch_failed(value: Any) -> str | None:
+    """Why the CDS client could not prefetch (an OperationOutcome with an error), or None."""
+    outcomes = []
+    if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
+        outcomes.append(value)
+    elif isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        for entry in value.get("entry") or []:
+            res = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(res, dict) and res.get("resourceType") == "OperationOutcome":
+                outcomes.append(res)
+    for outcome in outcomes:
+        for issue in outcome.get("issue") or []:
+            if isinstance(issue, dict) and issue.get("severity") in ("error", "fatal"):
+                return "the CDS client reported an error fetching this data (OperationOutcome)"
+    return None
+
+
+def _triage_prefetch(engine: Engine, prefetch: dict[str, Any], patient_id: str) -> Any:
+    from ..fhir import read_fhir
+
+    entries: list[dict[str, Any]] = []
+    origins: list[str] = []
+    problems: list[FieldError] = []
+    for key in ("observations", "patient", "symptoms"):
+        value = prefetch.get(key)
+        if value is None or _prefetch_failed(value):
+            continue  # null: the client has no such data; optional keys may fail
+        if not isinstance(value, dict):
+            problems.append(FieldError(f"prefetch.{key}", "must be a FHIR resource or Bundle"))
+            continue
+        if value.get("resourceType") == "Bundle":
+            raw = value.get("entry") or []
+            if not isinstance(raw, list):
+                problems.append(FieldError(f"prefetch.{key}.entry", "must be a list"))
+                continue
+            for i, entry in enumerate(raw):
+                if isinstance(entry, dict) and entry.get("resource") is not None:
+                    entries.append({"resource": entry["resource"]})
+                    origins.append(f"prefetch.{key}.entry.{i}.resource")
+        else:
+            entries.append({"resource": value})
+            origins.append(f"prefetch.{key}")
+    if problems:
+        return _error(422, problems)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    now = datetime.now(UTC)
+    try:
+        reading = read_fhir(
+            bundle,
+            engine.pack,
+            ignore_unknown=True,
+            since=now - timedelta(days=RECENT_DAYS),
+            patient_id=patient_id,
+            now=now,
+        )
+        result = engine.evaluate(reading.report)
+    except InvalidReport as exc:
+        errors = [FieldError(_origin(e.field, origins), e.message) for e in exc.errors]
+        return {"cards": [_unreadable_card(errors)]}
+    return {"cards": cards(result)}
+
+
+def _origin(path: str, origins: list[str]) -> str:
+    m = re.match(r"entry\.(\d+)\.resource(\.|$)(.*)", path)
+    if not m or int(m[1]) >= len(origins):
+        return path
+    return origins[int(m[1])] + (f".{m[3]}" if m[3] else "")
+
+
+def _unreadable_card(errors: list[FieldError]) -> dict[str, Any]:
+    lines = "\n".join(f"- `{_code(e.field or '(whole input)')}`: {_md(e.message)}" for e in errors)
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": "Side-effect triage not done: some recorded values could not be read",
+        "indicator": "warning",
+        "detail": (
+            "ktriage did not triage this patient because some of the data it was given"
+            " cannot be read without guessing. Check these values in the record:\n\n" + lines
+        ),
+        "source": {"label": "ktriage", "topic": _topic("ktriage.unreadable", "Unreadable data")},
+    }
+
+
+# -- the app's symptom report ------------------------------------------------------------
+
+
+async def _symptom_report(engine: Engine, req: CDSRequest) -> Any:
+    ctx = req.context
+    has_report = "report" in ctx
+    has_qr = "questionnaireResponse" in ctx
+    if has_report == has_qr:
+        return _error(
+            422,
+            [
+                FieldError(
+                    "context",
+                    "give exactly one of context.report (a ktriage Report) or"
+                    " context.questionnaireResponse (FHIR)",
+                )
+            ],
+        )
+    if has_qr and not _fhir_available():
+        return _error(
+            422,
+            [FieldError("context.questionnaireResponse", "install ktriage[fhir] to read FHIR")],
+        )
+    return await run_in_threadpool(_triage_context, engine, ctx, has_qr)
+
+
+def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
+    key = "questionnaireResponse" if fhir else "report"
+    value = ctx[key]
+    try:
+        if fhir:
+            from ..fhir import report_from_fhir
+
+            if not isinstance(value, dict) or value.get("resourceType") != (
+                "QuestionnaireResponse"
+            ):
+                raise InvalidReport(
+                    [FieldError("resourceType", "expected a QuestionnaireResponse")], value
+                )
+            report = report_from_fhir(value, engine.pack)
+        else:
+            report = parse_report(value if isinstance(value, dict) else _not_object(value))
+        result = engine.evaluate(report)
+    except InvalidReport as exc:
+        errors = [
+            FieldError(f"context.{key}" + (f".{e.field}" if e.field else ""), e.message)
+            for e in exc.errors
+        ]
+        return _error(422, errors)
+    return {"cards": cards(result)}
+
+
+def _not_object(value: Any) -> Any:
+    raise InvalidReport([FieldError("", "must be a JSON object (a ktriage Report)")], value)
+
+
+# -- cards -------------------------------------------------------------------------------
+
+
+def cards(result: Result) -> list[dict[str, Any]]:
+    """One CDS Hooks card per advice item, most urgent first."""
+    return [_card(item) for item in result.advice]
+
+
+def _card(advice: Advice) -> dict[str, Any]:
+    first = advice.sources[0] if advice.sources else None
+    source: dict[str, Any] = {"label": first.title if first else "ktriage"}
+    if first is not None and first.url:
+        source["url"] = first.url
+    source["topic"] = _topic(advice.rule, advice.title)
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary(advice),
+        "indicator": INDICATOR[advice.escalation],
+        "detail": detail(advice),
+        "source": source,
+    }
+
+
+def _topic(code: str, display: str) -> dict[str, str]:
+    return {"system": RULE_TOPIC_SYSTEM, "code": code, "display": display}
+
+
+def summary(advice: Advice) -> str:
+    text = f"{_SHORT[advice.escalation]}: {advice.title}"
+    if len(text) <= SUMMARY_MAX:
+        return text
+    return text[: SUMMARY_MAX - 1].rstrip() + "…"
+
+
+def detail(advice: Advice) -> str:
+    """GitHub-flavoured Markdown: level, guidance, action, why, sources."""
+    parts = [
+        f"**{_md(advice.escalation.label)}** (`{advice.escalation.value}`, rule"
+        f" `{_code(advice.rule)}`)",
+        f"**For the patient:** {_md(advice.guidance)}",
+        f"**For staff:** {_md(advice.action)}",
+    ]
+    if advice.because:
+        parts.append("**Why:**\n\n" + "\n".join(f"- {_md(b)}" for b in advice.because))
+    if advice.sources:
+        refs = []
+        for s in advice.sources:
+            title = _md(s.title)
+            url = s.url if s.url and re.match(r"https?://[^\s()<>]+$", s.url) else None
+            refs.append(f"- [{title}]({url})" if url else f"- {title}")
+        parts.append("**Sources:**\n\n" + "\n".join(refs))
+    return "\n\n".join(parts)
+
+
+# Text is one line after a prefix, so only inline constructs need escaping: emphasis,
+# code, links and images, raw HTML, strikethrough, table pipes.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!~|])")
+
+
+def _md(text: str) -> str:
+    """Escape text for Markdown: what a patient typed must not become a link or image."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'")
