@@ -134,6 +134,19 @@ class Assembler:
             return summarise(level, [texts[r].title for r in rule_ids])
 
         self._summary = summary
+        self._field_texts: dict[tuple[Any, ...], str] = {}
+
+    def _field_text(self, name: str, context: dict[str, Any]) -> str:
+        value = context.get(name)
+        key: tuple[Any, ...] = (name, value)
+        if name == "weight_change_pct":
+            key += (context.get("weight_kg"), context.get("baseline_weight_kg"))
+        text = self._field_texts.get(key)
+        if text is None:
+            if len(self._field_texts) >= 65_536:
+                self._field_texts.clear()  # a backstop; a clinic's values repeat
+            text = self._field_texts[key] = describe_field(name, context)
+        return text
 
     @property
     def info(self) -> RulePackInfo:
@@ -141,6 +154,7 @@ class Assembler:
 
     def result(self, report: Report, facts: Facts, hits: list[Hit]) -> Result:
         describe = self._describe
+        field_text = self._field_text
         context = facts.context
         reasons: dict[str, dict[str, tuple[int, int]]] = {}
         matched: set[int] = set()
@@ -157,7 +171,7 @@ class Assembler:
                 if text not in why or why[text] > (0, s.index):
                     why[text] = (0, s.index)
             for field, order in fields:
-                text = describe_field(field, context)
+                text = field_text(field, context)
                 if text not in why:
                     why[text] = (1, order)
         if len(matched) < len(facts.symptoms):
@@ -199,6 +213,13 @@ class Assembler:
         )
 
 
+# Every field is always set, so instances can share one (never mutated) fields-set.
+_ALL_FIELDS: dict[type[BaseModel], set[str]] = {
+    Advice: set(Advice.model_fields),
+    Result: set(Result.model_fields),
+}
+
+
 def _construct(cls: type[M], **values: Any) -> M:
     """Build a model from values this module made itself, skipping validation.
 
@@ -208,7 +229,7 @@ def _construct(cls: type[M], **values: Any) -> M:
     """
     model = cls.__new__(cls)
     object.__setattr__(model, "__dict__", values)
-    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_fields_set__", _ALL_FIELDS[cls])
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model

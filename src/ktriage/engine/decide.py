@@ -65,6 +65,13 @@ class Decider:
             )
             for code, attrs in compiled.symptom_attrs.items()
         }
+        # context fields decided on their own (rules that name no symptom), by part
+        self._part_of_field = {
+            name: part
+            for part, (gid, fields) in enumerate(compiled.context_only_fields)
+            if gid not in compiled.join_groups
+            for name in fields
+        }
 
     def decide(self, facts: Facts) -> list[Hit]:
         if self._maxsize == 0:
@@ -124,34 +131,49 @@ class Decider:
         )
 
     def _cached(self, facts: Facts) -> list[Hit]:
+        # The hot path of every cached evaluation, written for speed. Keys are built in the
+        # context's own insertion order, which is the same for every report (facts.extract).
         compiled = self._compiled
         bucket = compiled.bucket
         by_code = compiled.group_of_code
+        live = compiled.live_groups
+        joins = compiled.join_groups
+        code_fields = compiled.fields_with_code
+        with_symptom = compiled.with_symptom
         context = facts.context
         hits: list[Hit] = []
         joined: dict[int, list[SymptomFact]] = {}
         for s in facts.symptoms:
             gid = by_code[s.code]
-            if gid not in compiled.live_groups:
+            if gid not in live:
                 continue  # no rule mentions it: only the catch-all would match
-            if gid in compiled.join_groups:
+            if gid in joins:
                 joined.setdefault(gid, []).append(s)
                 continue
             # Every rule naming this code sees this one symptom fact and the context fields
             # it tests, nothing else: decide the symptom alone with just those fields.
-            fields = compiled.fields_with_code.get(s.code, ())
-            ctx = {f: context[f] for f in fields if f in context}
-            ckey = tuple((f, bucket(f, v)) for f, v in ctx.items())
-            key = (self._symptom_key(s), ckey)
-            hits += self._decide_unit(key, [s], ctx, compiled.with_symptom)
-        for part, (gid, fields) in enumerate(compiled.context_only_fields):
-            if gid in compiled.join_groups:
-                continue  # decided with the group below
-            ctx = {f: context[f] for f in fields if f in context}
-            if ctx:  # a rule naming no symptom needs some value present to fire
-                key = (part, tuple((f, bucket(f, v)) for f, v in ctx.items()))
+            fields = code_fields.get(s.code)
+            if fields and context:
+                ctx = {f: context[f] for f in fields if f in context}
+                ckey = tuple([(f, bucket(f, v)) for f, v in ctx.items()])
+            else:
+                ctx, ckey = {}, ()
+            hits += self._decide_unit((self._symptom_key(s), ckey), [s], ctx, with_symptom)
+        if context:
+            parts: dict[int, dict[str, Any]] = {}
+            part_of = self._part_of_field
+            for name, value in context.items():
+                part = part_of.get(name)
+                if part is not None:
+                    ctx = parts.get(part)
+                    if ctx is None:
+                        parts[part] = {name: value}
+                    else:
+                        ctx[name] = value
+            for part, ctx in parts.items():
+                key = (part, tuple([(f, bucket(f, v)) for f, v in ctx.items()]))
                 hits += self._decide_unit(key, [], ctx, None, symptomless=True)
-        if compiled.join_groups:
+        if joins and (joined or context):
             hits += self._joined(facts, joined)
         return hits
 
@@ -200,10 +222,10 @@ class Decider:
                 self._cache.move_to_end(key)
             except KeyError:
                 pass
-            return [
-                Hit(name, tuple(ordered[p] for p in where if p != CONTEXT))
-                for name, where in decision
-            ]
+            if len(ordered) == 1:
+                one = (ordered[0],)
+                return [Hit(name, one if where else ()) for name, where in decision]
+            return [Hit(name, tuple([ordered[p] for p in where])) for name, where in decision]
         fresh, hits = self._run(ordered, context)
         if keep is not None or symptomless:
             with_symptom = self._compiled.with_symptom
@@ -214,9 +236,10 @@ class Decider:
             ]
             fresh = [fresh[i] for i in wanted]
             hits = [hits[i] for i in wanted]
+        stored = tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
         with self._lock:
             self._misses += 1
-            self._cache[key] = tuple(fresh)
+            self._cache[key] = stored
             if len(self._cache) > self._maxsize:
                 self._cache.popitem(last=False)
         return hits

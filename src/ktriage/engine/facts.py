@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
-from .models import Report
+from .models import SEVERITY_RANK, Report
 from .vocabulary import Vocabulary, normalise
 
 # Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
@@ -27,7 +27,7 @@ class SymptomFact(NamedTuple):
     name: str  # exactly as given
     code: str  # vocabulary code, or UNRECOGNIZED_CODE
     sev: int
-    severity: str
+    severity: str  # the Severity member (a str)
     days: float | None
     limits_self_care: bool | None
     limits_daily_activities: bool | None
@@ -61,40 +61,48 @@ def derive(report: Report) -> dict[str, float]:
 
 
 def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str]) -> Facts:
+    # Written for speed (it runs on every evaluation): positional NamedTuples, no
+    # enum properties, one pass over each part of the report.
+    lookup = vocabulary.lookup
     symptoms = []
     unrecognized = []
     for i, s in enumerate(report.symptoms):
-        code = vocabulary.lookup(s.name)
+        code = lookup(s.name)
         if code is None:
             unrecognized.append(s.name)
+            code = UNRECOGNIZED_CODE
+        days = s.days
         symptoms.append(
             SymptomFact(
-                index=i,
-                name=s.name,
-                code=code or UNRECOGNIZED_CODE,
-                sev=s.severity.rank,
-                severity=s.severity.value,
-                days=None if s.days is None else round(s.days, DURATION_PRECISION) + 0.0,
-                limits_self_care=s.limits_self_care,
-                limits_daily_activities=s.limits_daily_activities,
-                relieved_by_rest=s.relieved_by_rest,
+                i,
+                s.name,
+                code,
+                SEVERITY_RANK[s.severity],
+                s.severity,
+                None if days is None else round(days, DURATION_PRECISION) + 0.0,
+                s.limits_self_care,
+                s.limits_daily_activities,
+                s.relieved_by_rest,
             )
         )
     context: dict[str, Any] = {
         k: v for k, v in report.measurements.__dict__.items() if v is not None
     }
     derived = derive(report)
-    context.update(derived)
+    if derived:
+        context.update(derived)
     if report.age_years is not None:
         context["age_years"] = round(report.age_years, DURATION_PRECISION) + 0.0
-    if report.treatment.route is not None:
-        context["route"] = report.treatment.route.value
-    if report.treatment.hours_since_dose is not None:
-        hours = round(report.treatment.hours_since_dose, DURATION_PRECISION) + 0.0
+    treatment = report.treatment
+    if treatment.route is not None:
+        context["route"] = str(treatment.route)
+    if treatment.hours_since_dose is not None:
+        hours = round(treatment.hours_since_dose, DURATION_PRECISION) + 0.0
         context["hours_since_dose"] = hours
-    for fact in symptoms:
-        if fact.code in negated_codes:
-            context[f"has__{fact.code}"] = 1
+    if negated_codes:
+        for fact in symptoms:
+            if fact.code in negated_codes:
+                context[f"has__{fact.code}"] = 1
     return Facts(tuple(symptoms), context, derived, tuple(unrecognized))
 
 

@@ -65,7 +65,10 @@ class Severity(_Words):
 
     @property
     def rank(self) -> int:
-        return {"mild": 1, "moderate": 2, "severe": 3}[self.value]
+        return SEVERITY_RANK[self]
+
+
+SEVERITY_RANK = {Severity.MILD: 1, Severity.MODERATE: 2, Severity.SEVERE: 3}
 
 
 class Route(_Words):
