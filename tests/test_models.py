@@ -170,6 +170,7 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         ("[1, 2]", "a report must be a JSON object, got a list"),
         ("42", "a report must be a JSON object, got a number"),
         (b"\xff\xfe", "input is not UTF-8 text: invalid start byte"),
+        pytest.param("[" * 100_000, "JSON nested too deeply", id="too-deep"),
     ],
 )
 def test_malformed_json(text: str | bytes, message: str) -> None:

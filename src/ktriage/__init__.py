@@ -6,7 +6,7 @@ troubleshooting guidance and an escalation level.
     <Escalation.SELF_CARE: 'self_care'>
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .engine.errors import EngineFailure, FieldError, InvalidReport, KtriageError, RulePackError
 from .engine.models import (
@@ -25,10 +25,18 @@ from .engine.models import (
 from .engine.pack import RulePack, load_pack
 from .engine.triage import Engine, ExampleOutcome, triage
 
-try:
-    __version__ = version("ktriage")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+
+def __getattr__(name: str) -> Any:
+    # importlib.metadata costs ~55 ms at start-up; only pay for it when asked
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("ktriage")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0+unknown"
+    raise AttributeError(f"module 'ktriage' has no attribute {name!r}")
+
 
 __all__ = [
     "Advice",

@@ -1,74 +1,189 @@
-"""The ``ktriage`` command: parse, call the library, render. No triage logic lives here."""
+"""The ``ktriage`` command: parse, call the library, render. No triage logic lives here.
+
+Conventions: JSON and results to stdout, diagnostics and prompts to stderr. Exit codes:
+0 ok, 1 some batch lines (or rule examples) failed, 2 bad input or usage, 3 ``--fail-on``
+reached, 130 intake interrupted. Every error is one line, ``error: <field>: <problem>``.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import IO, Any, NoReturn
 
 import click
 
-from . import Engine, InvalidReport, KtriageError, Result, RulePackError
-from .engine.models import LEVEL_LABELS
+from . import Engine, InvalidReport, KtriageError, Report, Result, RulePackError, __version__
+from .engine.models import Escalation
+from .engine.pack import RulePack, load_pack
 
 EXIT_OK, EXIT_BATCH_ERRORS, EXIT_USAGE, EXIT_FAIL_ON = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
+LEVELS = [level.value for level in Escalation]
 
 
-class _UsageError(click.UsageError):
+# -- errors: always one line on stderr -----------------------------------------------------
+
+
+class Problem(click.ClickException):
+    """Bad input of any kind: printed as ``error: <message>``, exit 2."""
+
     exit_code = EXIT_USAGE
 
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
 
 
-def _engine(rules: str | None) -> Engine:
+class _UsageProblem(click.UsageError):
+    exit_code = EXIT_USAGE
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"error: {self.format_message()}{hint}", err=True)
+
+
+def _one_line(exc: click.ClickException) -> click.ClickException:
+    # click's own usage errors print usage, a hint and the error on three lines; ours are one.
+    # A file that cannot be opened is bad input too (click would exit 1).
+    if isinstance(exc, Problem | _UsageProblem | click.exceptions.NoArgsIsHelpError):
+        return exc
+    if isinstance(exc, click.UsageError | click.FileError):
+        return _UsageProblem(exc.format_message(), ctx=getattr(exc, "ctx", None))
+    return exc
+
+
+class _Group(click.Group):
+    """Turns every usage error below it into one line, for commands registered from
+    other modules too (they parse their arguments inside ``invoke``)."""
+
+    group_class = type  # subgroups are _Group too
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.ClickException as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            raise _one_line(exc) from None
+
+
+def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
+    # A problem with the whole input (no field) is named after the option that gave it.
+    parts = [str(e) if e.field or not source else f"{source}: {e.message}" for e in exc.errors]
+    raise Problem("; ".join(parts) or str(exc))
+
+
+# -- loading the pack ----------------------------------------------------------------------
+
+
+def _rules_path(ctx: click.Context) -> str | None:
+    return ctx.find_root().params.get("rules") or os.environ.get("KTRIAGE_RULES") or None
+
+
+def _engine(ctx: click.Context, path: str | None = None) -> Engine:
     try:
-        return Engine.load(rules)
+        return Engine.load(path or _rules_path(ctx))
     except RulePackError as exc:
-        _fail(str(exc))
+        raise Problem(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ktriage")
+def _pack(ctx: click.Context) -> RulePack:
+    try:
+        return load_pack(_rules_path(ctx))
+    except RulePackError as exc:
+        raise Problem(str(exc)) from None
+
+
+def _complete_rule_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    try:
+        pack = load_pack(_rules_path(ctx))
+    except KtriageError:
+        return []
+    return [r.id for r in pack.rules if r.id.startswith(incomplete)]
+
+
+# -- the group -----------------------------------------------------------------------------
+
+
+@click.group(
+    cls=_Group,
+    invoke_without_command=True,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--rules",
     envvar="KTRIAGE_RULES",
     type=click.Path(file_okay=False),
     help="Rule pack folder to use instead of the shipped one (env: KTRIAGE_RULES).",
 )
+@click.option("--version", is_flag=True, help="Show the package and rule-pack versions.")
 @click.pass_context
-def main(ctx: click.Context, rules: str | None) -> None:
+def main(ctx: click.Context, rules: str | None, version: bool) -> None:
     """Triage side effects reported during ketamine or esketamine treatment.
 
-    Example: ktriage check --symptom tired:moderate:3
+    \b
+    Examples:
+      ktriage check --symptom tired:moderate:3
+      ktriage intake
+      ktriage batch reports.jsonl -o results.jsonl
+      ktriage --rules ./my-pack rules test --coverage
+
+    Shell completion (bash): eval "$(_KTRIAGE_COMPLETE=bash_source ktriage)"
     """
-    ctx.obj = {"rules": rules}
+    if version:
+        click.echo(f"ktriage {__version__}")
+        pack = _pack(ctx)
+        click.echo(f"rule pack {pack.name} {pack.version} (sha256 {pack.sha256[:12]})")
+        ctx.exit(EXIT_OK)
+    if ctx.invoked_subcommand is None:
+        raise _UsageProblem("missing command", ctx=ctx)
 
 
-def _parse_symptom(text: str) -> dict[str, Any]:
-    name, _, rest = text.partition(":")
-    severity, _, days = rest.partition(":")
-    if not name.strip():
-        raise click.BadParameter(f"{text!r}: a symptom needs a name, e.g. tired:mild:3")
-    out: dict[str, Any] = {"name": name.strip()}
-    if severity.strip():
-        out["severity"] = severity.strip()
-    if days.strip():
-        try:
-            out["days"] = float(days)
-        except ValueError:
-            raise click.BadParameter(f"{text!r}: days must be a number, got {days!r}") from None
-    return out
+def format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format: text for people, json for programs.",
+    )(fn)
+
+
+def _show_result(
+    result: Result, report: Report | None, pack: RulePack, fmt: str, explain: bool
+) -> None:
+    from . import render
+
+    explanation = render.explain(pack, report, result) if explain and report else None
+    if fmt == "json":
+        click.echo(render.result_json(result, explanation))
+    else:
+        render.print_result(result, explanation, file=sys.stdout)
+
+
+# -- check ---------------------------------------------------------------------------------
 
 
 @main.command()
 @click.option(
     "--input",
     "input_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="A Report as JSON ('-' reads standard input).",
+)
+@click.option(
+    "--fhir",
+    "fhir_file",
+    type=click.File("rb"),
+    help="A FHIR Bundle, Observation or QuestionnaireResponse as JSON (needs ktriage[fhir]).",
 )
 @click.option(
     "--symptom",
@@ -77,81 +192,391 @@ def _parse_symptom(text: str) -> dict[str, Any]:
     metavar="NAME[:SEVERITY[:DAYS]]",
     help="A reported symptom; lay words work (repeatable).",
 )
+@click.option("--weight", type=float, metavar="KG", help="Weight now, in kg.")
+@click.option("--baseline-weight", type=float, metavar="KG", help="Weight before treatment, kg.")
+@click.option("--bp", metavar="SYS/DIA", help="Blood pressure, e.g. 150/95.")
+@click.option("--heart-rate", type=float, metavar="BPM", help="Heart rate, beats per minute.")
+@click.option("--spo2", type=float, metavar="PCT", help="Oxygen saturation, %.")
+@click.option("--glucose", type=float, metavar="MG_DL", help="Fasting glucose, mg/dL.")
+@click.option("--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ...")
+@click.option("--hours-since-dose", type=float, metavar="H", help="Hours since the last dose.")
+@click.option("--patient-id", help="The patient's identifier, copied to the result.")
+@format_option
+@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
 @click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
+    "--fail-on",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="Exit 3 when the level is at or above this one (for scripts).",
 )
 @click.pass_context
-def check(ctx: click.Context, input_file: Any, symptoms: tuple[str, ...], fmt: str) -> None:
+def check(
+    ctx: click.Context,
+    input_file: IO[bytes] | None,
+    fhir_file: IO[bytes] | None,
+    fmt: str,
+    explain: bool,
+    fail_on: str | None,
+    **flags: Any,
+) -> None:
     """Triage one report, from flags or JSON.
 
-    Example: ktriage check --symptom "no energy:moderate:3" --symptom "ups and downs"
+    \b
+    Examples:
+      ktriage check --symptom "no energy:moderate:3" --symptom "ups and downs"
+      ktriage check --weight 92 --baseline-weight 80 --bp 150/95 --explain
+      echo '{"symptoms": [{"name": "tired"}]}' | ktriage check --input - --format json
+      ktriage check --input report.json --fail-on urgent || page-the-clinic
     """
-    if input_file is not None and symptoms:
-        raise _UsageError("give either --input or --symptom, not both")
-    if input_file is None and not symptoms:
-        raise _UsageError("nothing to triage: give --input FILE or at least one --symptom")
-    engine = _engine(ctx.obj["rules"])
+    given = {k: v for k, v in flags.items() if v not in (None, ())}
+    sources = [name for name, f in (("--input", input_file), ("--fhir", fhir_file)) if f]
+    if len(sources) + bool(given) > 1:
+        named = sources + (["flags"] if given else [])
+        raise _UsageProblem(f"give one of --input, --fhir or flags, not {' and '.join(named)}")
+    if not sources and not given.keys() - {"patient_id"}:
+        raise _UsageProblem(
+            "nothing to triage: give --input FILE, --fhir FILE, or --symptom and measurements",
+            ctx=ctx,
+        )
+    engine = _engine(ctx)
     try:
         if input_file is not None:
-            report: Any = input_file.read()
+            from .engine.intake import parse_report
+
+            report = parse_report(input_file.read())
+        elif fhir_file is not None:
+            report = _from_fhir(fhir_file.read(), engine.pack)
         else:
-            report = {"symptoms": [_parse_symptom(s) for s in symptoms]}
+            from .interview import report_from_options
+
+            report = report_from_options(**given)
         result = engine.evaluate(report)
-    except click.BadParameter as exc:
-        _fail(exc.format_message())
     except InvalidReport as exc:
-        _fail("; ".join(str(e) for e in exc.errors))
+        _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
+    except RecursionError:  # json.loads on "[[[[..." escapes the library's own checks
+        raise Problem(f"{'--input' if input_file else '--fhir'}: JSON nested too deeply") from None
     except KtriageError as exc:
-        _fail(str(exc))
-    if fmt == "json":
-        click.echo(json.dumps(result.model_dump(mode="json"), indent=2, ensure_ascii=False))
-    else:
-        click.echo(render_text(result))
+        raise Problem(str(exc)) from None
+    _show_result(result, report, engine.pack, fmt, explain)
+    if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
+        ctx.exit(EXIT_FAIL_ON)
 
 
-def render_text(result: Result) -> str:
-    lines = [f"{result.escalation.value.upper()}: {LEVEL_LABELS[result.escalation]}"]
-    if result.unrecognized:
-        names = ", ".join(repr(n) for n in result.unrecognized)
-        lines.append(f"NOT RECOGNISED (a clinician must read these): {names}")
-    for item in result.advice:
-        lines.append("")
-        lines.append(f"[{item.escalation.value}] {item.title} ({item.rule})")
-        lines.append(f"  For the patient: {item.guidance}")
-        lines.append(f"  For staff: {item.action}")
-        for why in item.because:
-            lines.append(f"  Because: {why}")
-        lines.append("  Sources: " + "; ".join(s.title for s in item.sources))
-    if not result.advice:
-        lines.append(result.summary)
-    return "\n".join(lines)
+def _from_fhir(data: bytes, pack: RulePack) -> Report:
+    try:
+        from .fhir import report_from_fhir
+    except ImportError:
+        raise Problem(
+            "--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'"
+        ) from None
+    return report_from_fhir(data, pack)
 
 
-@main.group()
+# -- intake --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--patient-id", help="The patient's identifier, copied to the report.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the report as JSON to this file, for the record.",
+)
+@format_option
+@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
+@click.pass_context
+def intake(
+    ctx: click.Context, patient_id: str | None, save: str | None, fmt: str, explain: bool
+) -> None:
+    """Guided interview for staff on the phone; red-flag questions come first.
+
+    A yes to a red-flag question ends the interview with the emergency advice at once.
+    Then symptoms in the caller's words, how bad, for how long, and optional measurements
+    and treatment. Questions go to stderr, the result to stdout. Ctrl-C stops without
+    saving anything (exit 130).
+
+    \b
+    Examples:
+      ktriage intake --patient-id P-0042 --save call-0042.json
+      printf 'n\\ntired\\nmild\\n2\\n\\nn\\nn\\n' | ktriage intake --format json
+    """
+    from .interview import Interview
+
+    engine = _engine(ctx)
+    conversation = Interview(engine.pack.vocabulary, patient_id=patient_id).run()
+    try:
+        question = next(conversation)
+        while True:
+            if question.problem:
+                click.echo(f"  {question.problem}", err=True)
+            answer = click.prompt(
+                question.text, default="", show_default=False, prompt_suffix=" ", err=True
+            )
+            question = conversation.send(answer)
+    except StopIteration as done:
+        outcome = done.value
+    except (click.Abort, KeyboardInterrupt, EOFError):
+        click.echo("\nIntake stopped; nothing was saved.", err=True)
+        ctx.exit(EXIT_INTERRUPTED)
+    if outcome.ended_early:
+        click.echo("Red flag reported: ending the interview now.", err=True)
+    result = engine.evaluate(outcome.report)
+    _show_result(result, outcome.report, engine.pack, fmt, explain)
+    if save is not None:
+        from .render import report_dict
+
+        text = json.dumps(report_dict(outcome.report), indent=2, ensure_ascii=False)
+        try:
+            with open(save, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        except OSError as exc:
+            raise Problem(f"--save: cannot write {save}: {exc.strerror}") from None
+        click.echo(f"Report saved to {save}", err=True)
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source", metavar="IN.jsonl|-", type=click.File("rb"))
+@click.option(
+    "-o",
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="Where to write the results, one JSON line each (default: stdout).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes for large inputs (default: one per CPU; 1 = this process only).",
+)
+@click.pass_context
+def batch(ctx: click.Context, source: IO[bytes], output: IO[str], workers: int | None) -> None:
+    """Triage a JSON Lines file: one Result per input line, in order.
+
+    A line that cannot be triaged becomes {"line": N, "error": {...}} in its place and the
+    batch goes on. Exit 0 when every line was triaged, 1 when some were errors.
+
+    \b
+    Examples:
+      ktriage batch reports.jsonl -o results.jsonl
+      cat reports.jsonl | ktriage batch - | jq -c 'select(.error)'
+    """
+    from .batch import run_batch
+
+    engine = _engine(ctx)
+    stderr = sys.stderr
+    progress, done = _progress(source, stderr)
+    try:
+        stats = run_batch(source, engine, output.write, workers=workers, progress=progress)
+    finally:
+        done()
+    where = f" (lines {', '.join(map(str, stats.first_error_lines))}" + (
+        ", ...)" if stats.errors > len(stats.first_error_lines) else ")"
+    )
+    click.echo(
+        f"{stats.lines} lines: {stats.lines - stats.errors} triaged, {stats.errors} errors"
+        + (where if stats.errors else ""),
+        err=True,
+    )
+    ctx.exit(EXIT_BATCH_ERRORS if stats.errors else EXIT_OK)
+
+
+def _progress(source: IO[bytes], stderr: IO[str]) -> tuple[Any, Callable[[], None]]:
+    from . import render
+
+    if not render.is_terminal(stderr):
+        return None, lambda: None
+    try:
+        size = os.fstat(source.fileno()).st_size if source.seekable() else 0
+    except (OSError, ValueError):
+        size = 0
+    if size:
+        bar = click.progressbar(length=size, label="triage", file=stderr)
+        bar.__enter__()
+        return (lambda chunk: bar.update(chunk.size)), (lambda: bar.__exit__(None, None, None))
+    seen = [0]
+
+    def count(chunk: Any) -> None:
+        seen[0] += chunk.lines
+        stderr.write(f"\rtriaged {seen[0]} lines")
+        stderr.flush()
+
+    return count, lambda: stderr.write("\n" if seen[0] else "")
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+@main.group(cls=_Group)
 def rules() -> None:
     """Browse, validate and test a rule pack.
 
-    Example: ktriage rules test
+    \b
+    Examples:
+      ktriage rules list
+      ktriage rules validate ./my-pack
+      ktriage rules test --coverage
     """
+
+
+@rules.command("list")
+@format_option
+@click.pass_context
+def rules_list(ctx: click.Context, fmt: str) -> None:
+    """List the pack's rules: id, level and title.
+
+    \b
+    Example:
+      ktriage rules list --format json
+    """
+    from . import render
+
+    pack = _pack(ctx)
+    if fmt == "json":
+        data = [
+            {"id": r.id, "escalation": r.escalation.value, "red_flag": r.red_flag, "title": r.title}
+            for r in pack.rules
+        ]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render.rules_table(pack))
+
+
+@rules.command("show")
+@click.argument("rule_id", metavar="ID", shell_complete=_complete_rule_id)
+@format_option
+@click.pass_context
+def rules_show(ctx: click.Context, rule_id: str, fmt: str) -> None:
+    """Show one rule: when it fires, its advice, sources and examples.
+
+    \b
+    Example:
+      ktriage rules show fatigue.persistent
+    """
+    from . import render
+    from .engine.intake import suggest
+
+    pack = _pack(ctx)
+    try:
+        rule = pack.rule(rule_id)
+    except KeyError:
+        hint = suggest(rule_id, [r.id for r in pack.rules])
+        raise Problem(
+            f"no rule {rule_id!r} in {pack.name}" + (f" (did you mean {hint!r}?)" if hint else "")
+        ) from None
+    if fmt == "json":
+        click.echo(json.dumps(render.rule_dict(rule), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render.rule_text(rule))
+
+
+@rules.command("validate")
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.pass_context
+def rules_validate(ctx: click.Context, path: str | None) -> None:
+    """Load and check a rule-pack folder; report the first problem with file:line.
+
+    Exit 0 when the pack is valid, 2 when it is not.
+
+    \b
+    Example:
+      ktriage rules validate ./my-pack
+    """
+    engine = _engine(ctx, path)
+    pack = engine.pack
+    examples = sum(len(r.examples) for r in pack.rules)
+    click.echo(
+        f"ok: {pack.name} {pack.version}: {len(pack.rules)} rules, "
+        f"{len(pack.vocabulary.terms)} symptoms, {len(pack.sources)} sources, "
+        f"{examples} examples"
+    )
 
 
 @rules.command("test")
 @click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.option("--coverage", is_flag=True, help="Also list rules no example fires.")
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    help="Fail when fewer than this % of rules fire in some example (implies --coverage;"
+    " default 100).",
+)
 @click.pass_context
-def rules_test(ctx: click.Context, path: str | None) -> None:
+def rules_test(
+    ctx: click.Context, path: str | None, coverage: bool, min_coverage: float | None
+) -> None:
     """Run every rule's worked examples; exit 1 if any fails.
 
-    Example: ktriage rules test src/ktriage/rules
+    \b
+    Examples:
+      ktriage rules test src/ktriage/rules
+      ktriage rules test --coverage --min-coverage 90
     """
-    engine = _engine(path or ctx.obj["rules"])
+    engine = _engine(ctx, path)
     outcomes = engine.run_examples()
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         click.echo(f"FAIL {outcome.describe()}")
     click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
+    code = 1 if failed else 0
+    if coverage or min_coverage is not None:
+        from .coverage import example_coverage
+
+        floor = 100.0 if min_coverage is None else min_coverage
+        cov = example_coverage(engine)
+        for rule in cov.never_fired:
+            click.echo(f"never fired: {rule.id} ({rule.file}:{rule.line})")
+        click.echo(
+            f"coverage: {cov.fired} of {cov.rules} rules fired by an example ({cov.percent:.1f} %)"
+        )
+        if cov.percent < floor:
+            click.echo(f"coverage {cov.percent:.1f} % is below the minimum {floor:g} %")
+            code = 1
+    ctx.exit(code)
+
+
+@rules.command("docs")
+@click.pass_context
+def rules_docs(ctx: click.Context) -> None:
+    """Print the pack's catalogue as Markdown: every rule, its level, advice and sources.
+
+    \b
+    Example:
+      ktriage rules docs > docs/catalogue.md
+    """
+    try:
+        from .engine.catalogue import render_catalogue
+    except ImportError:
+        raise Problem("the rule catalogue is not available in this version of ktriage") from None
+    click.echo(render_catalogue(_pack(ctx)), nl=False)
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["report", "result"]))
+def schema(which: str) -> None:
+    """Print the JSON Schema of a Report (input) or a Result (output).
+
+    \b
+    Example:
+      ktriage schema report > report.schema.json
+    """
+    model = Report if which == "report" else Result
+    click.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+# Server and FHIR-export commands, when that module is installed; it imports its heavy
+# dependencies (fastapi) inside the commands, so registering them costs nothing.
+try:
+    from .cli_service import fhir, serve
+
+    main.add_command(serve)
+    main.add_command(fhir)
+except ImportError:  # pragma: no cover - depends on the other module being present
+    pass
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -57,6 +57,8 @@ def _load_json(text: str | bytes) -> Any:
         decoded = text
     try:
         return json.loads(decoded)
+    except RecursionError:
+        raise InvalidReport([FieldError("", "JSON nested too deeply")], text) from None
     except json.JSONDecodeError as exc:
         raise InvalidReport(
             [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],

@@ -1,0 +1,376 @@
+"""Building a Report from what staff type: command-line flags, and the guided phone intake.
+
+The intake is a conversation held by a generator: it yields a ``Question``, receives the
+answer as typed, and returns an ``Outcome`` holding a valid ``Report``. All the judgement
+(the order of questions, parsing answers, asking again) lives here; a front end only
+shows the question and reads a line. Red-flag questions come first, as telephone-triage
+protocols ask them, and come from the pack's vocabulary (terms with ``red_flag: true``),
+never from a list of names written in code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .engine.errors import FieldError, InvalidReport
+from .engine.intake import parse_report
+from .engine.models import NUMERIC_FIELDS, Report, Route, Severity
+from .engine.vocabulary import Term, Vocabulary
+
+MAX_SYMPTOMS = 100  # the Report contract's limit
+
+_YES = {"y", "yes", "yeah", "yep", "true", "1"}
+_NO = {"n", "no", "nope", "false", "0"}
+_SEVERITY_WORDS = {
+    "1": Severity.MILD,
+    "2": Severity.MODERATE,
+    "3": Severity.SEVERE,
+    **{s.value: s for s in Severity},
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|w|wks?|weeks?|h|hrs?|hours?)?\s*$", re.I)
+_DURATION_UNIT_DAYS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+
+
+# -- parsing one typed value ---------------------------------------------------------------
+
+
+def parse_yes_no(text: str) -> bool:
+    word = text.strip().casefold()
+    if word in _YES:
+        return True
+    if word in _NO:
+        return False
+    raise ValueError("please answer yes or no")
+
+
+def parse_severity(text: str) -> Severity:
+    word = text.strip().casefold()
+    if word in _SEVERITY_WORDS:
+        return _SEVERITY_WORDS[word]
+    raise ValueError(f"severity must be mild, moderate or severe (or 1, 2, 3), got {text!r}")
+
+
+def parse_days(text: str) -> float:
+    """A duration in days: ``3``, ``3 days``, ``2 weeks``, ``12 hours``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"expected a number of days such as 3 or '2 weeks', got {text!r}")
+    unit = (match.group(2) or "d")[0].casefold()
+    return _in_range("days", float(match.group(1)) * _DURATION_UNIT_DAYS[unit])
+
+
+def parse_number(field: str, text: str) -> float:
+    """A measurement typed by a person, checked against the range a real value can take."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError(f"must be a number, got {text!r}") from None
+    return _in_range(field, value)
+
+
+def parse_blood_pressure(text: str) -> tuple[float, float]:
+    """``150/95`` as (systolic, diastolic)."""
+    top, sep, bottom = text.strip().partition("/")
+    if not sep:
+        raise ValueError(f"expected SYSTOLIC/DIASTOLIC such as 150/95, got {text!r}")
+    systolic = parse_number("systolic_bp", top)
+    diastolic = parse_number("diastolic_bp", bottom)
+    if diastolic >= systolic:
+        raise ValueError(
+            f"the second number (diastolic, {diastolic:g}) must be lower than the first"
+            f" (systolic, {systolic:g}); were they swapped?"
+        )
+    return systolic, diastolic
+
+
+def parse_route(text: str) -> Route:
+    key = text.strip().casefold().replace("-", "_").replace(" ", "_")
+    try:
+        return Route(key)
+    except ValueError:
+        routes = ", ".join(r.value.replace("_", " ") for r in Route)
+        raise ValueError(f"route must be one of {routes}; got {text!r}") from None
+
+
+def parse_symptom(text: str) -> dict[str, Any]:
+    """``NAME[:SEVERITY[:DAYS]]`` as a symptom of a report (the name may be a lay word)."""
+    name, _, rest = text.partition(":")
+    severity, _, days = rest.partition(":")
+    if not name.strip():
+        raise ValueError(f"{text!r}: a symptom needs a name, e.g. tired:mild:3")
+    out: dict[str, Any] = {"name": name.strip()}
+    try:
+        if severity.strip():
+            out["severity"] = parse_severity(severity).value
+        if days.strip():
+            out["days"] = parse_days(days)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    return out
+
+
+def _in_range(field: str, value: float) -> float:
+    f = NUMERIC_FIELDS[field]
+    if not f.low <= value <= f.high:
+        raise ValueError(f"must be between {f.low:g} and {f.high:g} {f.unit} (got {value:g})")
+    return value
+
+
+# -- a report from command-line options ----------------------------------------------------
+
+
+def report_from_options(
+    *,
+    symptoms: Iterable[str] = (),
+    weight: float | None = None,
+    baseline_weight: float | None = None,
+    bp: str | None = None,
+    heart_rate: float | None = None,
+    spo2: float | None = None,
+    glucose: float | None = None,
+    route: str | None = None,
+    hours_since_dose: float | None = None,
+    patient_id: str | None = None,
+) -> Report:
+    """The Report that ``ktriage check``'s flags describe.
+
+    Raises ``InvalidReport``: an error in a flag's own syntax names the flag (``--bp``);
+    a value out of range names the report field it fills (``measurements.weight_kg``).
+    """
+    errors: list[FieldError] = []
+    parsed_symptoms = []
+    for spec in symptoms:
+        try:
+            parsed_symptoms.append(parse_symptom(spec))
+        except ValueError as exc:
+            errors.append(FieldError("--symptom", str(exc)))
+    measurements: dict[str, float] = {}
+    for field, value in (
+        ("weight_kg", weight),
+        ("baseline_weight_kg", baseline_weight),
+        ("heart_rate", heart_rate),
+        ("oxygen_saturation_pct", spo2),
+        ("fasting_glucose_mg_dl", glucose),
+    ):
+        if value is not None:
+            measurements[field] = float(value)
+    if bp is not None:
+        try:
+            measurements["systolic_bp"], measurements["diastolic_bp"] = parse_blood_pressure(bp)
+        except ValueError as exc:
+            errors.append(FieldError("--bp", str(exc)))
+    treatment: dict[str, Any] = {}
+    if route is not None:
+        try:
+            treatment["route"] = parse_route(route).value
+        except ValueError as exc:
+            errors.append(FieldError("--route", str(exc)))
+    if hours_since_dose is not None:
+        treatment["hours_since_dose"] = float(hours_since_dose)
+    data: dict[str, Any] = {"symptoms": parsed_symptoms}
+    if patient_id is not None:
+        data["patient_id"] = patient_id
+    if measurements:
+        data["measurements"] = measurements
+    if treatment:
+        data["treatment"] = treatment
+    if errors:
+        raise InvalidReport(errors, data)
+    return parse_report(data)
+
+
+# -- the guided intake ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    """One thing to ask. ``problem`` says why the previous answer was not taken."""
+
+    key: str
+    text: str
+    default: str | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: Report
+    red_flag: str | None = None  # the code of the red flag that ended the interview early
+
+    @property
+    def ended_early(self) -> bool:
+        return self.red_flag is not None
+
+
+# (report field, question) in the order they are asked; blood pressure is asked as one.
+_MEASUREMENT_QUESTIONS = (
+    ("weight_kg", "Weight now, in kg"),
+    ("baseline_weight_kg", "Weight before treatment started (baseline), in kg"),
+    ("blood_pressure", "Blood pressure as SYSTOLIC/DIASTOLIC, e.g. 150/95"),
+    ("heart_rate", "Heart rate, beats per minute"),
+    ("oxygen_saturation_pct", "Oxygen saturation (SpO2), %"),
+    ("fasting_glucose_mg_dl", "Fasting glucose, mg/dL"),
+)
+_SKIP = " (blank to skip)"
+_SEVERITY_HELP = (
+    "mild (relieved by rest), moderate (limits daily activities) or severe"
+    " (stops them looking after themselves)"
+)
+
+Conversation = Generator[Question, str, Outcome]
+
+
+class Interview:
+    """The questions of the phone intake for one rule pack's vocabulary."""
+
+    def __init__(self, vocabulary: Vocabulary, *, patient_id: str | None = None) -> None:
+        self.vocabulary = vocabulary
+        self.patient_id = patient_id
+
+    def red_flags(self) -> list[Term]:
+        """The vocabulary's red-flag terms, in the order the pack lists them."""
+        return [t for t in self.vocabulary.terms.values() if t.red_flag]
+
+    def red_flag_question(self, term: Term) -> str:
+        words = ", ".join(term.synonyms[:3])
+        examples = f" (for example: {words})" if words else ""
+        return f"RED FLAG: is the caller reporting {term.label.lower()}{examples}? [y/n]"
+
+    def run(self) -> Conversation:
+        """The conversation: send each answer in, get the next question out."""
+        for term in self.red_flags():
+            if (yield from self._yes_no(f"red_flag.{term.code}", self.red_flag_question(term))):
+                return self._finish([{"name": term.label, "severity": "severe"}], {}, {}, term)
+        symptoms: list[dict[str, Any]] = []
+        while len(symptoms) < MAX_SYMPTOMS:
+            name = yield from self._symptom_name(len(symptoms) + 1)
+            if name is None:
+                break
+            code = self.vocabulary.lookup(name)
+            if code is not None and self.vocabulary.terms[code].red_flag:
+                symptoms.append({"name": name, "severity": "severe"})
+                return self._finish(symptoms, {}, {}, self.vocabulary.terms[code])
+            symptom: dict[str, Any] = {"name": name}
+            symptom["severity"] = (
+                yield from self._ask(
+                    "severity",
+                    f"How bad is {name!r}: {_SEVERITY_HELP}? [moderate]",
+                    parse_severity,
+                    "moderate",
+                )
+            ).value
+            days = yield from self._ask(
+                "days", f"For how many days has {name!r} lasted?" + _SKIP, parse_days, ""
+            )
+            if days is not None:
+                symptom["days"] = days
+            symptoms.append(symptom)
+        measurements: dict[str, float] = {}
+        ask = "Any measurements to add (weight, blood pressure, heart rate, SpO2, glucose)? [y/N]"
+        if (yield from self._yes_no("measurements", ask, "n")):
+            for field, text in _MEASUREMENT_QUESTIONS:
+                if field == "blood_pressure":
+                    bp = yield from self._ask(field, text + _SKIP, parse_blood_pressure, "")
+                    if bp is not None:
+                        measurements["systolic_bp"], measurements["diastolic_bp"] = bp
+                    continue
+                value = yield from self._ask(
+                    field, text + _SKIP, lambda t, f=field: parse_number(f, t), ""
+                )
+                if value is not None:
+                    measurements[field] = value
+        treatment: dict[str, Any] = {}
+        ask = "Add treatment details (route, hours since the last dose)? [y/N]"
+        if (yield from self._yes_no("treatment", ask, "n")):
+            routes = ", ".join(r.value.replace("_", " ") for r in Route)
+            route = yield from self._ask("route", f"Route: {routes}" + _SKIP, parse_route, "")
+            if route is not None:
+                treatment["route"] = route.value
+            hours = yield from self._ask(
+                "hours_since_dose",
+                "Hours since the last dose" + _SKIP,
+                lambda t: parse_number("hours_since_dose", t),
+                "",
+            )
+            if hours is not None:
+                treatment["hours_since_dose"] = hours
+        return self._finish(symptoms, measurements, treatment, None)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _ask(self, key: str, text: str, parse: Any, default: str | None) -> Any:
+        """Ask until ``parse`` accepts the answer; a blank answer with default "" is None."""
+        problem = None
+        while True:
+            answer = yield Question(key, text, default or None, problem)
+            answer = answer.strip() or (default or "")
+            if not answer and default == "":
+                return None
+            try:
+                return parse(answer)
+            except ValueError as exc:
+                problem = str(exc)
+
+    def _yes_no(self, key: str, text: str, default: str | None = None) -> Any:
+        return (yield from self._ask(key, text, parse_yes_no, default))
+
+    def _symptom_name(self, n: int) -> Any:
+        """A symptom name the pack knows, or one staff chose to keep unrecognised."""
+        problem = None
+        while True:
+            text = f"Symptom {n}, in the caller's words (blank when there are no more)"
+            name = (yield Question("symptom", text, None, problem)).strip()
+            problem = None
+            if not name:
+                return None
+            if self.vocabulary.lookup(name) is not None:
+                return name
+            hint = self.vocabulary.suggest(name)
+            if hint is not None:
+                ask = f"{name!r} is not a known symptom. Did you mean {hint!r}? [y/n]"
+                if (yield from self._yes_no("suggestion", ask)):
+                    return hint
+            ask = (
+                f"Keep {name!r} as a symptom the rule pack does not recognise"
+                " (a clinician will read it)? [y/n]"
+            )
+            if (yield from self._yes_no("keep_unrecognised", ask)):
+                return name
+            problem = "Then type the symptom again, in other words."
+
+    def _finish(
+        self,
+        symptoms: list[dict[str, Any]],
+        measurements: dict[str, float],
+        treatment: dict[str, Any],
+        red_flag: Term | None,
+    ) -> Outcome:
+        data: dict[str, Any] = {"symptoms": symptoms}
+        if self.patient_id is not None:
+            data["patient_id"] = self.patient_id
+        if measurements:
+            data["measurements"] = measurements
+        if treatment:
+            data["treatment"] = treatment
+        return Outcome(parse_report(data), red_flag.code if red_flag else None)
+
+
+def answer_all(conversation: Conversation, answers: Iterable[str]) -> Outcome:
+    """Hold a whole conversation with scripted answers (for tests and scripted intake).
+
+    Raises ``ValueError`` when the answers run out before the interview ends.
+    """
+    it = iter(answers)
+    question = next(conversation)
+    while True:
+        try:
+            answer = next(it)
+        except StopIteration:
+            raise ValueError(f"no answer left for question {question.key!r}") from None
+        try:
+            question = conversation.send(answer)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]

@@ -1,0 +1,292 @@
+"""Showing results and rules to a person: plain text when piped, rich when on a terminal.
+
+Plain text is the contract scripts and tests read; the rich form shows the same content
+with colour. ``rich`` is imported only when a terminal will show its output, so piped and
+JSON use never pays for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .engine.conditions import (
+    CONTEXT_FIELDS,
+    SYMPTOM_FIELDS,
+    AllOf,
+    AnyOf,
+    Condition,
+    FieldCond,
+    NoneOf,
+    Test,
+)
+from .engine.facts import describe_field, describe_symptom, extract
+from .engine.models import Escalation, Report, Result, Severity
+from .engine.pack import Rule, RulePack
+
+LEVEL_STYLE = {
+    Escalation.SELF_CARE: "bold green",
+    Escalation.NEXT_VISIT: "bold cyan",
+    Escalation.WITHIN_24H: "bold yellow",
+    Escalation.URGENT: "bold white on dark_orange3",
+    Escalation.EMERGENCY: "bold white on red",
+}
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a result came out as it did: the facts read from the report, the rules that fired."""
+
+    facts: list[str]
+    rules: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"facts": self.facts, "rules": self.rules}
+
+
+def explain(pack: RulePack, report: Report, result: Result) -> Explanation:
+    facts = extract(report, pack.vocabulary, frozenset())
+    lines = [describe_symptom(s, pack.vocabulary) for s in facts.symptoms]
+    lines += [
+        describe_field(name, facts.context) for name in CONTEXT_FIELDS if name in facts.context
+    ]
+    rules = [
+        {"rule": a.rule, "escalation": a.escalation.value, "title": a.title, "because": a.because}
+        for a in result.advice
+    ]
+    return Explanation(lines, rules)
+
+
+def is_terminal(stream: IO[Any]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+# -- results -------------------------------------------------------------------------------
+
+
+def result_json(result: Result, explanation: Explanation | None = None) -> str:
+    data = result.model_dump(mode="json")
+    if explanation is not None:
+        data["explanation"] = explanation.as_dict()
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def result_text(result: Result, explanation: Explanation | None = None) -> str:
+    lines = [f"{result.escalation.value.upper()}: {result.label}"]
+    if result.patient_id is not None:
+        lines.append(f"Patient: {result.patient_id}")
+    if result.unrecognized:
+        names = ", ".join(repr(n) for n in result.unrecognized)
+        lines.append(f"NOT RECOGNISED (a clinician must read these): {names}")
+    for item in result.advice:
+        flag = " RED FLAG" if item.rule in result.red_flags else ""
+        lines.append("")
+        lines.append(f"[{item.escalation.value}]{flag} {item.title} ({item.rule})")
+        lines.append(f"  For the patient: {item.guidance}")
+        lines.append(f"  For staff: {item.action}")
+        lines.extend(f"  Because: {why}" for why in item.because)
+        lines.append("  Sources: " + "; ".join(_source(s) for s in item.sources))
+    if not result.advice:
+        lines.append(result.summary)
+    if explanation is not None:
+        lines.append("")
+        lines.append("Facts read from the report:")
+        lines.extend(f"  {fact}" for fact in explanation.facts or ["(none)"])
+        lines.append("Rules that matched:")
+        if not explanation.rules:
+            lines.append("  (none)")
+        for rule in explanation.rules:
+            lines.append(f"  {rule['rule']} [{rule['escalation']}] {rule['title']}")
+            lines.extend(f"    because {why}" for why in rule["because"])
+    return "\n".join(lines)
+
+
+def _source(source: Any) -> str:
+    return f"{source.title} <{source.url}>" if source.url else source.title
+
+
+def print_result(result: Result, explanation: Explanation | None = None, *, file: IO[str]) -> None:
+    """Write ``result`` for a person: coloured on a terminal, plain text otherwise."""
+    if not is_terminal(file):
+        file.write(result_text(result, explanation) + "\n")
+        return
+    _rich_result(result, explanation, file)
+
+
+def _rich_result(result: Result, explanation: Explanation | None, file: IO[str]) -> None:
+    from rich.console import Console, Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    style = LEVEL_STYLE[result.escalation]
+    head = Text(f" {result.escalation.value.upper().replace('_', ' ')} ", style=style)
+    head.append(f"  {result.label}", style="bold")
+    console.print(head)
+    if result.patient_id is not None:
+        console.print(f"Patient: {result.patient_id}", markup=False)
+    if result.unrecognized:
+        names = ", ".join(repr(n) for n in result.unrecognized)
+        console.print(
+            Panel(
+                Text(names),
+                title="NOT RECOGNISED: a clinician must read these",
+                border_style="bold magenta",
+                title_align="left",
+            )
+        )
+    for item in result.advice:
+        body = Text()
+        body.append("For the patient: ", style="bold")
+        body.append(item.guidance + "\n")
+        body.append("For staff: ", style="bold")
+        body.append(item.action)
+        for why in item.because:
+            body.append("\nBecause: ", style="dim bold")
+            body.append(why)
+        body.append("\nSources: ", style="dim bold")
+        body.append("; ".join(_source(s) for s in item.sources), style="dim")
+        flag = " RED FLAG" if item.rule in result.red_flags else ""
+        title = Text(f"[{item.escalation.value}]{flag} ", style=LEVEL_STYLE[item.escalation])
+        title.append(f"{item.title} ({item.rule})", style="bold")
+        console.print(Panel(body, title=title, title_align="left"))
+    if not result.advice:
+        console.print(result.summary, markup=False)
+    if explanation is not None:
+        facts = Text("\n".join(explanation.facts) or "(none)")
+        rules = Text()
+        for rule in explanation.rules:
+            rules.append(f"{rule['rule']} [{rule['escalation']}]\n", style="bold")
+            for why in rule["because"]:
+                rules.append(f"  because {why}\n")
+        console.print(
+            Panel(
+                Group(Text("Facts read from the report", style="bold underline"), facts),
+                title="Explain",
+                title_align="left",
+            )
+        )
+        console.print(
+            Panel(rules, title="Rules that matched", title_align="left")
+            if rules.plain
+            else "Rules that matched: (none)"
+        )
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+def rules_table(pack: RulePack) -> str:
+    """One line per rule: id, level, red flag, title."""
+    width = max((len(r.id) for r in pack.rules), default=2)
+    lines = [f"{'ID':<{width}}  {'LEVEL':<10}  TITLE"]
+    for rule in pack.rules:
+        flag = "RED FLAG: " if rule.red_flag else ""
+        lines.append(f"{rule.id:<{width}}  {rule.escalation.value:<10}  {flag}{rule.title}")
+    lines.append(f"{len(pack.rules)} rules in {pack.name} {pack.version}")
+    return "\n".join(lines)
+
+
+def rule_dict(rule: Rule) -> dict[str, Any]:
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "escalation": rule.escalation.value,
+        "red_flag": rule.red_flag,
+        "when": describe_condition(rule.when),
+        "guidance": rule.guidance,
+        "action": rule.action,
+        "note": rule.note,
+        "sources": [{"id": s.id, "title": s.title, "url": s.url} for s in rule.sources],
+        "examples": [
+            {
+                "name": ex.name,
+                "expect": ex.expect.value,
+                "fires": ex.fires,
+                "report": report_dict(ex.report),
+            }
+            for ex in rule.examples
+        ],
+        "file": rule.file,
+        "line": rule.line,
+    }
+
+
+def rule_text(rule: Rule) -> str:
+    where = f"{rule.file}:{rule.line}" if rule.line else rule.file
+    lines = [
+        f"{rule.id}: {rule.title}",
+        f"  Level: {rule.escalation.value}" + ("  (RED FLAG)" if rule.red_flag else ""),
+        f"  Defined at: {where}",
+        "  When:",
+        *(f"    {line}" for line in describe_condition(rule.when).splitlines()),
+        f"  For the patient: {rule.guidance.strip()}",
+        f"  For staff: {rule.action.strip()}",
+    ]
+    if rule.note:
+        lines.append(f"  Note: {rule.note.strip()}")
+    lines.append("  Sources:")
+    lines.extend(f"    {s.id}: {s.title}" + (f" <{s.url}>" if s.url else "") for s in rule.sources)
+    lines.append("  Examples:")
+    for ex in rule.examples:
+        fires = "" if ex.fires else ", does not fire this rule"
+        report = json.dumps(report_dict(ex.report), ensure_ascii=False)
+        lines.append(f"    {ex.name} -> {ex.expect.value}{fires}: {report}")
+    return "\n".join(lines)
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """A report as JSON without the parts that were not given (for reading and for --save)."""
+    data = report.model_dump(mode="json", exclude_none=True)
+    return {k: v for k, v in data.items() if v != {}}
+
+
+def describe_condition(cond: Condition, indent: int = 0) -> str:
+    """A rule's ``when`` in words, one test per line, nested by indentation."""
+    pad = "  " * indent
+    if isinstance(cond, AllOf | AnyOf | NoneOf):
+        word = {AllOf: "all of", AnyOf: "any of", NoneOf: "none of"}[type(cond)]
+        inner = "\n".join(describe_condition(c, indent + 1) for c in cond.items)
+        return f"{pad}{word}:\n{inner}"
+    if isinstance(cond, FieldCond):
+        return pad + _test(cond.test)
+    text = "symptom " + " or ".join(cond.codes)
+    if cond.tests:
+        text += ", " + ", ".join(_test(t) for t in cond.tests)
+    return pad + text
+
+
+_OP_WORDS = {
+    "eq": "is",
+    "ne": "is not",
+    "ge": "at least",
+    "gt": "above",
+    "le": "at most",
+    "lt": "below",
+    "in": "one of",
+    "not_in": "not one of",
+}
+
+
+def _test(test: Test) -> str:
+    if test.op == "present":
+        return f"{test.field} recorded"
+    if test.op == "absent":
+        return f"{test.field} not recorded"
+    return f"{test.field} {_OP_WORDS[test.op]} {_value(test.field, test.value)}"
+
+
+def _value(field: str, value: Any) -> str:
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_value(field, v) for v in sorted(value, key=str))
+    if field == "severity" and isinstance(value, int):
+        return list(Severity)[value - 1].value
+    spec = SYMPTOM_FIELDS.get(field) or CONTEXT_FIELDS.get(field)
+    if spec is not None and spec.kind == "bool":
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
