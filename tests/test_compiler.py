@@ -167,6 +167,6 @@ def test_system_rules_are_always_present(starter_engine: Engine) -> None:
         "ktriage.catch_context",
     } <= set(starter_engine.ruleset)
     assert starter_engine.ruleset["ktriage.catch_symptom"] == {
-        "all": [{"m": {"t": "s"}}],
+        "all": [{"m": {"t": "s"}}, {"never": {"t": "__never__"}}],
         "run": "ktriage.catch_symptom",
     }

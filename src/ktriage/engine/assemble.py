@@ -124,7 +124,7 @@ class Assembler:
             for name, c in compiled.compiled.items()
         }
         vocabulary = pack.vocabulary
-        self._describe = functools.lru_cache(maxsize=16_384)(
+        self._describe = functools.lru_cache(maxsize=4096)(
             lambda fact: describe_symptom(fact, vocabulary)
         )
         texts = self._texts
@@ -143,7 +143,7 @@ class Assembler:
             key += (context.get("weight_kg"), context.get("baseline_weight_kg"))
         text = self._field_texts.get(key)
         if text is None:
-            if len(self._field_texts) >= 65_536:
+            if len(self._field_texts) >= 8192:
                 self._field_texts.clear()  # a backstop; a clinic's values repeat
             text = self._field_texts[key] = describe_field(name, context)
         return text

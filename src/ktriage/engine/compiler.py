@@ -147,9 +147,13 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     ruleset[name] = {**definition, "run": name}
     compiled[name] = CompiledRule(name, UNRECOGNIZED_RULE, unrecognized, aliases)
     # Without a rule for every kind of fact, durable_rules refuses a batch in which any
-    # fact matches nothing and runs the other facts' actions later on a timer thread.
-    ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}], "run": CATCH_ALL[0]}
-    ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}], "run": CATCH_ALL[1]}
+    # fact matches nothing and runs the other facts' actions later on a timer thread. A
+    # fact that matches the first pattern of a join is "handled"; joining it with a fact
+    # that never exists means the catch-alls never run an action (an action round trip
+    # through durable_rules' Python layer costs more than the match itself).
+    never = {"never": {"t": "__never__"}}
+    ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}, never], "run": CATCH_ALL[0]}
+    ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}, never], "run": CATCH_ALL[1]}
     groups_code, groups_field = _groups(pack, negated)
     live = {groups_code[UNRECOGNIZED_CODE]}
     live |= {groups_code[c] for rule in pack.rules for c in rule.codes}

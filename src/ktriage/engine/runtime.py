@@ -80,7 +80,9 @@ class Runtime:
         # durable_rules counts an action's parameters: exactly one, or it is taken for an
         # asynchronous action that never completes.
         def collect(c: Any) -> None:
-            fired.append((name, tuple(getattr(c, alias)["id"] for alias in aliases)))
+            # c._m holds the matched facts by alias (what c.<alias> wraps in a Content)
+            matched = c._m
+            fired.append((name, tuple([matched[alias]["id"] for alias in aliases])))
 
         return collect
 
@@ -88,7 +90,9 @@ class Runtime:
         """Evaluate one report's facts in isolation. Thread-safe."""
         for fact in facts:
             for name, value in fact.items():
-                if isinstance(value, float) and "e" in repr(value):
+                # repr() (and so json) writes a float in exponent notation below 1e-4
+                # and from 1e16 up
+                if isinstance(value, float) and value and not 1e-4 <= abs(value) < 1e16:
                     # durable_rules' parser crashes the whole process on exponent notation
                     raise EngineFailure(
                         f"refusing to pass {name}={value!r} to durable_rules: exponent"
