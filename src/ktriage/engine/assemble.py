@@ -7,7 +7,6 @@ one that no rule matched, is never dropped: it is reported and lifts the level t
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,8 +15,8 @@ from pydantic import BaseModel
 from .compiler import UNRECOGNIZED_CODE, UNRECOGNIZED_RULE, CompiledPack
 from .conditions import CONTEXT_FIELDS
 from .decide import Hit
-from .facts import Facts, describe_field, describe_symptom
-from .models import Advice, Escalation, Report, Result, RulePackInfo, SourceRef
+from .facts import Facts, SymptomFact, describe_field, describe_symptom, symptom_head
+from .models import LEVEL_LABELS, Advice, Escalation, Report, Result, RulePackInfo, SourceRef
 from .pack import RulePack
 
 M = TypeVar("M", bound=BaseModel)
@@ -50,10 +49,10 @@ class _RuleText:
     sources: tuple[SourceRef, ...]
     red_flag: bool
 
-    @property
-    def rank(self) -> tuple[int, int]:
-        """Sort key: the highest level first, then pack order."""
-        return (-self.escalation.rank, self.order)
+    def __post_init__(self) -> None:
+        # precomputed: hashing an Enum member runs Python code, and this is the hot path
+        object.__setattr__(self, "rank", (-self.escalation.rank, self.order))
+        object.__setattr__(self, "label", self.escalation.label)
 
 
 _SYSTEM = {
@@ -123,18 +122,31 @@ class Assembler:
             )
             for name, c in compiled.compiled.items()
         }
-        vocabulary = pack.vocabulary
-        self._describe = functools.lru_cache(maxsize=4096)(
-            lambda fact: describe_symptom(fact, vocabulary)
-        )
-        texts = self._texts
-
-        @functools.lru_cache(maxsize=4096)
-        def summary(level: Escalation, rule_ids: tuple[str, ...]) -> str:
-            return summarise(level, [texts[r].title for r in rule_ids])
-
-        self._summary = summary
+        self._heads: dict[tuple[str, str], str] = {}
+        self._summaries: dict[tuple[str, ...], str] = {}
         self._field_texts: dict[tuple[Any, ...], str] = {}
+
+    # Small memos for the words of ``because`` and ``summary``; each is bounded (cleared
+    # when full) because names and values come from callers.
+
+    def _describe(self, fact: SymptomFact) -> str:
+        key = (fact.name, fact.code)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= 4096:
+                self._heads.clear()
+            head = self._heads[key] = symptom_head(fact.name, fact.code, self._pack.vocabulary)
+        return describe_symptom(fact, head)
+
+    def _summary(self, rule_ids: tuple[str, ...]) -> str:
+        text = self._summaries.get(rule_ids)
+        if text is None:
+            if len(self._summaries) >= 4096:
+                self._summaries.clear()
+            titles = [self._texts[r].title for r in rule_ids]
+            level = self._texts[rule_ids[0]].escalation if rule_ids else Escalation.SELF_CARE
+            text = self._summaries[rule_ids] = summarise(level, titles)
+        return text
 
     def _field_text(self, name: str, context: dict[str, Any]) -> str:
         value = context.get(name)
@@ -180,7 +192,11 @@ class Assembler:
                     why = reasons.setdefault(UNMATCHED_RULE, {})
                     why.setdefault(describe(s), (0, s.index))
         texts = self._texts
-        ranked = sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
+        ranked = (
+            sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
+            if len(reasons) > 1
+            else list(reasons)
+        )
         items = []
         for rule_id in ranked:
             text = texts[rule_id]
@@ -198,13 +214,17 @@ class Assembler:
                     sources=list(text.sources),
                 )
             )
-        level = items[0].escalation if items else Escalation.SELF_CARE
+        if items:
+            top = texts[ranked[0]]
+            level, label = top.escalation, top.label
+        else:
+            level, label = Escalation.SELF_CARE, LEVEL_LABELS[Escalation.SELF_CARE]
         return _construct(
             Result,
             patient_id=report.patient_id,
             escalation=level,
-            label=level.label,
-            summary=self._summary(level, tuple(ranked)),
+            label=label,
+            summary=self._summary(tuple(ranked)),
             red_flags=[rule_id for rule_id in ranked if texts[rule_id].red_flag],
             advice=items,
             unrecognized=list(facts.unrecognized),

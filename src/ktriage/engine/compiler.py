@@ -82,6 +82,7 @@ class CompiledPack:
     with_symptom: frozenset[str]  # compiled rules that name a symptom
     # every distinct numeric test on each field, as ("ge" | "gt" | "eq", value)
     thresholds: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    _bucket_memo: dict[str, dict[float, int]] = field(default_factory=dict, repr=False)
 
     def bucket(self, name: str, value: Any) -> Any:
         """``value`` reduced to the answers it gives to every comparison the pack makes on
@@ -90,6 +91,18 @@ class CompiledPack:
         """
         if isinstance(value, str):
             return value
+        memo = self._bucket_memo.get(name)
+        if memo is None:
+            memo = self._bucket_memo[name] = {}
+        mask = memo.get(value)
+        if mask is not None:
+            return mask
+        if len(memo) >= 4096:
+            memo.clear()  # a backstop: values repeat (whole mmHg, 0.1 kg)
+        mask = memo[value] = self._bucket(name, value)
+        return mask
+
+    def _bucket(self, name: str, value: float) -> int:
         mask = 0
         bit = 1
         for op, point in self.thresholds.get(name, ()):

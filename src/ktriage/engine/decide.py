@@ -222,6 +222,8 @@ class Decider:
                 self._cache.move_to_end(key)
             except KeyError:
                 pass
+            if not ordered:
+                return decision  # stored as Hits already (see below)
             if len(ordered) == 1:
                 one = (ordered[0],)
                 return [Hit(name, one if where else ()) for name, where in decision]
@@ -236,7 +238,10 @@ class Decider:
             ]
             fresh = [fresh[i] for i in wanted]
             hits = [hits[i] for i in wanted]
-        stored = tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
+        if ordered:
+            stored = tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
+        else:  # nothing to map back: keep the Hits themselves (immutable)
+            stored = tuple(Hit(name, ()) for name, _ in fresh)
         with self._lock:
             self._misses += 1
             self._cache[key] = stored

@@ -18,6 +18,7 @@ DERIVED_PRECISION = 2
 # report has, this keeps every number out of exponent notation: durable_rules' JSON
 # parser crashes the process (SIGSEGV) on a number such as 1e-05.
 DURATION_PRECISION = 2
+_SEV_RANK = {member.value: rank for member, rank in SEVERITY_RANK.items()}
 
 
 class SymptomFact(NamedTuple):
@@ -77,7 +78,7 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
                 i,
                 s.name,
                 code,
-                SEVERITY_RANK[s.severity],
+                _SEV_RANK[s.severity._value_],  # hashing the Enum member runs Python code
                 s.severity,
                 None if days is None else round(days, DURATION_PRECISION) + 0.0,
                 s.limits_self_care,
@@ -109,22 +110,42 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
 # -- explaining a fact in words ------------------------------------------------------------
 
 
-def describe_symptom(fact: SymptomFact, vocabulary: Vocabulary) -> str:
-    if fact.code == UNRECOGNIZED_CODE:
-        return f"{fact.name!r} is not a symptom the rule pack knows"
-    label = vocabulary.label(fact.code)
+def symptom_head(name: str, code: str, vocabulary: Vocabulary) -> str:
+    """How a symptom is named in ``because``: its label, and the caller's words if other."""
+    if code == UNRECOGNIZED_CODE:
+        return f"{name!r} is not a symptom the rule pack knows"
+    label = vocabulary.label(code)
     head = label.lower() if label[:1].isupper() and label[1:2].islower() else label
-    if normalise(fact.name) not in (normalise(fact.code), normalise(label)):
-        head += f" (reported as {fact.name!r})"
-    parts = [fact.severity]
-    if fact.days is not None:
-        parts.append(f"{_num(fact.days)} day{'s' * (fact.days != 1)}")
-    for name in ("limits_self_care", "limits_daily_activities", "relieved_by_rest"):
-        value = getattr(fact, name)
+    if normalise(name) not in (normalise(code), normalise(label)):
+        head += f" (reported as {name!r})"
+    return head
+
+
+_FLAGS = ((6, "limits_self_care"), (7, "limits_daily_activities"), (8, "relieved_by_rest"))
+# (position in SymptomFact, words when true, words when false)
+_FLAG_WORDS = tuple(
+    (
+        i,
+        SYMPTOM_FIELDS[name].label,
+        "not " + SYMPTOM_FIELDS[name].label.replace("limits", "limiting"),
+    )
+    for i, name in _FLAGS
+)
+
+
+def describe_symptom(fact: SymptomFact, head: str) -> str:
+    """``fact`` in words, after ``head`` (see symptom_head)."""
+    if fact.code == UNRECOGNIZED_CODE:
+        return head
+    text = f"{head}: {fact.severity._value_}"
+    days = fact.days
+    if days is not None:
+        text += f", {_num(days)} day{'s' * (days != 1)}"
+    for i, yes, no in _FLAG_WORDS:
+        value = fact[i]
         if value is not None:
-            words = SYMPTOM_FIELDS[name].label
-            parts.append(words if value else "not " + words.replace("limits", "limiting"))
-    return f"{head}: {', '.join(parts)}"
+            text += ", " + (yes if value else no)
+    return text
 
 
 def describe_field(name: str, context: dict[str, Any]) -> str:
