@@ -22,7 +22,7 @@ from .engine.conditions import (
     NoneOf,
     Test,
 )
-from .engine.facts import describe_field, describe_symptom, extract
+from .engine.facts import describe_field, describe_symptom, extract, symptom_head
 from .engine.models import Escalation, Report, Result, Severity
 from .engine.pack import Rule, RulePack
 
@@ -48,7 +48,9 @@ class Explanation:
 
 def explain(pack: RulePack, report: Report, result: Result) -> Explanation:
     facts = extract(report, pack.vocabulary, frozenset())
-    lines = [describe_symptom(s, pack.vocabulary) for s in facts.symptoms]
+    lines = [
+        describe_symptom(s, symptom_head(s.name, s.code, pack.vocabulary)) for s in facts.symptoms
+    ]
     lines += [
         describe_field(name, facts.context) for name in CONTEXT_FIELDS if name in facts.context
     ]
