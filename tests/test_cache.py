@@ -67,10 +67,10 @@ def test_because_uses_the_reports_real_values() -> None:
     first = engine.evaluate({"measurements": {"weight_kg": 84, "baseline_weight_kg": 80}})
     second = engine.evaluate({"measurements": {"weight_kg": 85, "baseline_weight_kg": 80}})
     assert engine.cache_info().hits >= 1  # same band: the second came from the cache
-    assert first.advice[0].because == [
+    assert list(first.advice[0].because) == [
         "weight change from baseline +5 % (84 kg now, 80 kg at baseline)"
     ]
-    assert second.advice[0].because == [
+    assert list(second.advice[0].because) == [
         "weight change from baseline +6.25 % (85 kg now, 80 kg at baseline)"
     ]
     assert second.derived == {"weight_change_pct": 6.25}

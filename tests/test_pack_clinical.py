@@ -282,7 +282,7 @@ def test_crisis_result_explains_itself(shipped_engine: Engine) -> None:
     )
     assert result.red_flags == ["red_flag.hypertensive_crisis_symptoms"]
     top = result.advice[0]
-    assert top.because == [
+    assert list(top.because) == [
         "headache (reported as 'splitting headache'): severe",
         "systolic blood pressure 186 mmHg",
     ]

@@ -62,13 +62,13 @@ def test_full_result(starter_engine: Engine) -> None:
     assert result.derived == {"weight_change_pct": 5.13}
     assert result.red_flags == []
     by_rule = {a.rule: a for a in result.advice}
-    assert by_rule["fatigue.persistent"].because == [
+    assert list(by_rule["fatigue.persistent"].because) == [
         "fatigue (reported as 'No energy'): moderate, 3 days, not limiting self-care"
     ]
-    assert by_rule["weight.change_grade1"].because == [
+    assert list(by_rule["weight.change_grade1"].because) == [
         "weight change from baseline +5.13 % (82 kg now, 78 kg at baseline)"
     ]
-    assert by_rule["ktriage.unrecognized"].because == [
+    assert list(by_rule["ktriage.unrecognized"].because) == [
         "'purple toes' is not a symptom the rule pack knows"
     ]
     assert [s.id for s in by_rule["weight.change_grade1"].sources] == [
@@ -117,7 +117,7 @@ def test_known_symptom_that_no_rule_covers_is_not_dropped(tmp_path: Path) -> Non
     result = engine.evaluate({"symptoms": [{"name": "wiped out", "severity": "mild", "days": 2}]})
     assert result.escalation == "next_visit"
     assert result.unrecognized == []
-    assert [(a.rule, a.because) for a in result.advice] == [
+    assert [(a.rule, list(a.because)) for a in result.advice] == [
         ("ktriage.unmatched", ["fatigue (reported as 'wiped out'): mild, 2 days"])
     ]
 

@@ -123,6 +123,8 @@ class Assembler:
             for name, c in compiled.compiled.items()
         }
         self._heads: dict[tuple[str, str], str] = {}
+        # Advice is immutable (tuples inside a frozen model): identical advice is shared
+        self._advice: dict[tuple[str, tuple[str, ...]], Advice] = {}
         self._summaries: dict[tuple[str, ...], str] = {}
         self._field_texts: dict[tuple[Any, ...], str] = {}
 
@@ -198,12 +200,17 @@ class Assembler:
             else list(reasons)
         )
         items = []
+        advice_memo = self._advice
         for rule_id in ranked:
-            text = texts[rule_id]
             why = reasons[rule_id]
-            because = list(why) if len(why) == 1 else sorted(why, key=why.__getitem__)
-            items.append(
-                _construct(
+            because = tuple(why) if len(why) == 1 else tuple(sorted(why, key=why.__getitem__))
+            key = (rule_id, because)
+            advice = advice_memo.get(key)
+            if advice is None:
+                if len(advice_memo) >= 8192:
+                    advice_memo.clear()  # a backstop on a bounded memo
+                text = texts[rule_id]
+                advice = advice_memo[key] = _construct(
                     Advice,
                     rule=rule_id,
                     title=text.title,
@@ -211,9 +218,9 @@ class Assembler:
                     guidance=text.guidance,
                     action=text.action,
                     because=because,
-                    sources=list(text.sources),
+                    sources=text.sources,
                 )
-            )
+            items.append(advice)
         if items:
             top = texts[ranked[0]]
             level, label = top.escalation, top.label

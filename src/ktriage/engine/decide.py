@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from .compiler import CompiledPack
 from .facts import Facts, SymptomFact
@@ -28,11 +28,9 @@ CONTEXT = -1  # position of the context fact in a cached decision
 _NOTHING = (False, False, False, False, False)
 
 
-class Hit(NamedTuple):
-    """One durable_rules rule that fired, and the facts it matched."""
-
-    name: str
-    symptoms: tuple[SymptomFact, ...]
+# One durable_rules rule that fired, and the symptom facts it matched. A plain tuple:
+# a NamedTuple's constructor is a Python function, and hits are built on every evaluation.
+Hit = tuple[str, tuple[SymptomFact, ...]]
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ class Decider:
         for name, ids in fired:
             where = tuple(position[i] for i in ids)
             decision.append((name, where))
-            hits.append(Hit(name, tuple(symptoms[p] for p in where if p != CONTEXT)))
+            hits.append((name, tuple(symptoms[p] for p in where if p != CONTEXT)))
         return decision, hits
 
     # -- cached decisions, one per independent unit -------------------------------------
@@ -226,8 +224,8 @@ class Decider:
                 return decision  # stored as Hits already (see below)
             if len(ordered) == 1:
                 one = (ordered[0],)
-                return [Hit(name, one if where else ()) for name, where in decision]
-            return [Hit(name, tuple([ordered[p] for p in where])) for name, where in decision]
+                return [(name, one if where else ()) for name, where in decision]
+            return [(name, tuple([ordered[p] for p in where])) for name, where in decision]
         fresh, hits = self._run(ordered, context)
         if keep is not None or symptomless:
             with_symptom = self._compiled.with_symptom
@@ -241,7 +239,7 @@ class Decider:
         if ordered:
             stored = tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
         else:  # nothing to map back: keep the Hits themselves (immutable)
-            stored = tuple(Hit(name, ()) for name, _ in fresh)
+            stored = tuple((name, ()) for name, _ in fresh)
         with self._lock:
             self._misses += 1
             self._cache[key] = stored

@@ -212,8 +212,9 @@ class Advice(BaseModel):
     escalation: Escalation
     guidance: str
     action: str
-    because: list[str]
-    sources: list[SourceRef]
+    # tuples, so that one Advice can be shared by every Result that gives it
+    because: tuple[str, ...]
+    sources: tuple[SourceRef, ...]
 
 
 class RulePackInfo(BaseModel):
