@@ -62,11 +62,11 @@ def test_rules_show_text() -> None:
         "  Level: next_visit",
         f"  Defined at: {STARTER / 'rules' / 'fatigue.yaml'}:21",
         "  When:",
-        "    any of:",
-        "      symptom fatigue, severity is moderate",
-        "      symptom fatigue, days at least 3",
-        "      symptom fatigue, relieved_by_rest is no",
-        "      symptom fatigue, limits_daily_activities is yes",
+        "    - any of:",
+        "      - symptom `fatigue` (Fatigue) with severity moderate",
+        "      - symptom `fatigue` (Fatigue) with duration at least 3 days",
+        "      - symptom `fatigue` (Fatigue) with relieved by rest: no",
+        "      - symptom `fatigue` (Fatigue) with limits daily activities: yes",
     ]
     assert result.stdout.endswith(
         "  Examples:\n"
@@ -84,12 +84,12 @@ def test_rules_show_nested_condition() -> None:
     assert result.exit_code == 0
     assert (
         "  When:\n"
-        "    all of:\n"
-        "      any of:\n"
-        "        weight_kg recorded\n"
-        "        symptom weight_gain or weight_loss\n"
-        "      none of:\n"
-        "        baseline_weight_kg recorded\n"
+        "    - all of:\n"
+        "      - any of:\n"
+        "        - weight is recorded\n"
+        "        - symptom one of `weight_gain` (Weight gain), `weight_loss` (Weight loss)\n"
+        "      - none of:\n"
+        "        - baseline weight is recorded\n"
     ) in result.stdout
 
 
@@ -98,7 +98,7 @@ def test_rules_show_json() -> None:
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["red_flag"] is True
-    assert data["when"] == "symptom suicidal_thoughts"
+    assert data["when"] == "symptom `suicidal_thoughts` (Suicidal thoughts)"
     assert [s["id"] for s in data["sources"]] == ["988-lifeline", "spravato-pi"]
     assert data["examples"][1]["report"] == {
         "symptoms": [

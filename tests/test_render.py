@@ -10,11 +10,8 @@ import sys
 import pytest
 
 from ktriage import Engine
-from ktriage.engine.conditions import AnyOf, FieldCond, NoneOf, SymptomCond
-from ktriage.engine.conditions import Test as Cmp
 from ktriage.engine.intake import parse_report
 from ktriage.render import (
-    describe_condition,
     explain,
     is_terminal,
     print_result,
@@ -110,25 +107,6 @@ def test_result_json_with_explanation(emergency, starter_engine: Engine) -> None
 def test_report_dict_drops_what_was_not_given() -> None:
     report = parse_report({"symptoms": [{"name": "tired"}]})
     assert report_dict(report) == {"symptoms": [{"name": "tired", "severity": "moderate"}]}
-
-
-def test_describe_condition() -> None:
-    cond = AnyOf(
-        (
-            SymptomCond(("fatigue",), (Cmp("severity", "in", (1, 2)), Cmp("days", "ge", 3.5))),
-            NoneOf((FieldCond(Cmp("route", "eq", "iv")),)),
-            FieldCond(Cmp("systolic_bp", "absent")),
-            SymptomCond(("fatigue",), (Cmp("relieved_by_rest", "ne", 1),)),
-        )
-    )
-    assert describe_condition(cond) == (
-        "any of:\n"
-        "  symptom fatigue, severity one of mild, moderate, days at least 3.5\n"
-        "  none of:\n"
-        "    route is iv\n"
-        "  systolic_bp not recorded\n"
-        "  symptom fatigue, relieved_by_rest is not yes"
-    )
 
 
 def test_check_does_not_import_rich_or_batch_when_piped() -> None:

@@ -466,9 +466,9 @@ def rules_show(ctx: click.Context, rule_id: str, fmt: str) -> None:
             f"no rule {rule_id!r} in {pack.name}" + (f" (did you mean {hint!r}?)" if hint else "")
         ) from None
     if fmt == "json":
-        click.echo(json.dumps(render.rule_dict(rule), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(render.rule_dict(rule, pack), indent=2, ensure_ascii=False))
     else:
-        click.echo(render.rule_text(rule))
+        click.echo(render.rule_text(rule, pack))
 
 
 @rules.command("validate")

@@ -12,18 +12,12 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any
 
+from .engine.catalogue import describe_condition, rule_summary
 from .engine.conditions import (
     CONTEXT_FIELDS,
-    SYMPTOM_FIELDS,
-    AllOf,
-    AnyOf,
-    Condition,
-    FieldCond,
-    NoneOf,
-    Test,
 )
 from .engine.facts import describe_field, describe_symptom, extract, symptom_head
-from .engine.models import Escalation, Report, Result, Severity
+from .engine.models import Escalation, Report, Result
 from .engine.pack import Rule, RulePack
 
 LEVEL_STYLE = {
@@ -192,17 +186,11 @@ def rules_table(pack: RulePack) -> str:
     return "\n".join(lines)
 
 
-def rule_dict(rule: Rule) -> dict[str, Any]:
+def rule_dict(rule: Rule, pack: RulePack) -> dict[str, Any]:
     return {
-        "id": rule.id,
-        "title": rule.title,
-        "escalation": rule.escalation.value,
-        "red_flag": rule.red_flag,
-        "when": describe_condition(rule.when),
-        "guidance": rule.guidance,
-        "action": rule.action,
+        **rule_summary(rule),
+        "when": "\n".join(describe_condition(rule.when, pack)),
         "note": rule.note,
-        "sources": [{"id": s.id, "title": s.title, "url": s.url} for s in rule.sources],
         "examples": [
             {
                 "name": ex.name,
@@ -217,14 +205,14 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
     }
 
 
-def rule_text(rule: Rule) -> str:
+def rule_text(rule: Rule, pack: RulePack) -> str:
     where = f"{rule.file}:{rule.line}" if rule.line else rule.file
     lines = [
         f"{rule.id}: {rule.title}",
         f"  Level: {rule.escalation.value}" + ("  (RED FLAG)" if rule.red_flag else ""),
         f"  Defined at: {where}",
         "  When:",
-        *(f"    {line}" for line in describe_condition(rule.when).splitlines()),
+        *(f"    {line}" for line in describe_condition(rule.when, pack)),
         f"  For the patient: {rule.guidance.strip()}",
         f"  For staff: {rule.action.strip()}",
     ]
@@ -244,51 +232,3 @@ def report_dict(report: Report) -> dict[str, Any]:
     """A report as JSON without the parts that were not given (for reading and for --save)."""
     data = report.model_dump(mode="json", exclude_none=True)
     return {k: v for k, v in data.items() if v != {}}
-
-
-def describe_condition(cond: Condition, indent: int = 0) -> str:
-    """A rule's ``when`` in words, one test per line, nested by indentation."""
-    pad = "  " * indent
-    if isinstance(cond, AllOf | AnyOf | NoneOf):
-        word = {AllOf: "all of", AnyOf: "any of", NoneOf: "none of"}[type(cond)]
-        inner = "\n".join(describe_condition(c, indent + 1) for c in cond.items)
-        return f"{pad}{word}:\n{inner}"
-    if isinstance(cond, FieldCond):
-        return pad + _test(cond.test)
-    text = "symptom " + " or ".join(cond.codes)
-    if cond.tests:
-        text += ", " + ", ".join(_test(t) for t in cond.tests)
-    return pad + text
-
-
-_OP_WORDS = {
-    "eq": "is",
-    "ne": "is not",
-    "ge": "at least",
-    "gt": "above",
-    "le": "at most",
-    "lt": "below",
-    "in": "one of",
-    "not_in": "not one of",
-}
-
-
-def _test(test: Test) -> str:
-    if test.op == "present":
-        return f"{test.field} recorded"
-    if test.op == "absent":
-        return f"{test.field} not recorded"
-    return f"{test.field} {_OP_WORDS[test.op]} {_value(test.field, test.value)}"
-
-
-def _value(field: str, value: Any) -> str:
-    if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(_value(field, v) for v in sorted(value, key=str))
-    if field == "severity" and isinstance(value, int):
-        return list(Severity)[value - 1].value
-    spec = SYMPTOM_FIELDS.get(field) or CONTEXT_FIELDS.get(field)
-    if spec is not None and spec.kind == "bool":
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)

@@ -107,6 +107,19 @@ def _rule(rule: Rule, pack: RulePack) -> list[str]:
     return [*lines, ""]
 
 
+def rule_summary(rule: Rule) -> dict[str, Any]:
+    """A rule's reviewable parts as JSON (for `ktriage rules show` and `GET /v1/rules`)."""
+    return {
+        "id": rule.id,
+        "title": rule.title,
+        "escalation": rule.escalation.value,
+        "red_flag": rule.red_flag,
+        "guidance": rule.guidance,
+        "action": rule.action,
+        "sources": [{"id": s.id, "title": s.title, "url": s.url} for s in rule.sources],
+    }
+
+
 def describe_condition(cond: Condition, pack: RulePack) -> list[str]:
     """A condition in words: one line for a single test, a nested Markdown list otherwise."""
     if isinstance(cond, AllOf | AnyOf | NoneOf):

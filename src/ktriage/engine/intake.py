@@ -37,7 +37,7 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
         data = _load_json(data)
     if not isinstance(data, dict):
         raise InvalidReport(
-            [FieldError("", f"a report must be a JSON object, got {_json_type(data)}")], given
+            [FieldError("", f"a report must be a JSON object, got {json_type(data)}")], given
         )
     try:
         return Report.model_validate(data)
@@ -110,11 +110,11 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     if kind in ("float_type", "float_parsing", "finite_number"):
         if kind == "finite_number":
             return "must be a finite number"
-        return f"must be a number (got {_json_type(value)} {value!r})"
+        return f"must be a number (got {json_type(value)} {value!r})"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false (got {value!r})"
     if kind in ("string_type",):
-        return f"must be text (got {_json_type(value)})"
+        return f"must be text (got {json_type(value)})"
     if kind in ("string_too_short", "too_short"):
         return "must not be empty"
     if kind == "string_too_long":
@@ -122,16 +122,17 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     if kind == "too_long":
         return f"has too many items (at most {err['ctx']['max_length']})"
     if kind in ("list_type",):
-        return f"must be a list (got {_json_type(value)})"
+        return f"must be a list (got {json_type(value)})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be an object (got {_json_type(value)})"
+        return f"must be an object (got {json_type(value)})"
     if kind == "value_error":
         msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
         return msg
     return str(err["msg"])
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """What kind of JSON value ``value`` is, in words for an error message."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import Engine, FieldError, InvalidReport, Report, Result, __version__
-from ..engine.intake import suggest
+from ..engine.catalogue import rule_summary
+from ..engine.intake import json_type, suggest
 from ..engine.models import RulePackInfo
 
 access_log = logging.getLogger("ktriage.server.access")
@@ -317,7 +318,7 @@ def create_app(
             return error_response(422, [("", "malformed JSON")])  # pragma: no cover
         if not isinstance(items, list):
             return error_response(
-                422, [("", f"a batch must be a JSON list of reports, got {_json_kind(items)}")]
+                422, [("", f"a batch must be a JSON list of reports, got {json_type(items)}")]
             )
         if len(items) > max_batch:
             return error_response(
@@ -330,7 +331,7 @@ def create_app(
     async def list_rules() -> Any:
         return {
             "rule_pack": engine.info.model_dump(mode="json"),
-            "rules": [_rule_summary(r) for r in engine.pack.rules],
+            "rules": [rule_summary(r) for r in engine.pack.rules],
         }
 
     @app.get(
@@ -347,7 +348,7 @@ def create_app(
             message = f"no rule {rule_id!r}" + (f"; did you mean {hint!r}?" if hint else "")
             return error_response(404, [("rule_id", message)])
         return {
-            **_rule_summary(rule),
+            **rule_summary(rule),
             "note": rule.note,
             "examples": [
                 {
@@ -419,31 +420,5 @@ def _evaluate_all(engine: Engine, items: list[Any]) -> list[dict[str, Any]]:
 
 def _not_object(item: Any) -> Any:
     raise InvalidReport(
-        [FieldError("", f"a report must be a JSON object, got {_json_kind(item)}")], item
+        [FieldError("", f"a report must be a JSON object, got {json_type(item)}")], item
     )
-
-
-def _rule_summary(rule: Any) -> dict[str, Any]:
-    return {
-        "id": rule.id,
-        "title": rule.title,
-        "escalation": rule.escalation.value,
-        "red_flag": rule.red_flag,
-        "guidance": rule.guidance,
-        "action": rule.action,
-        "sources": [{"id": s.id, "title": s.title, "url": s.url} for s in rule.sources],
-    }
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
