@@ -268,3 +268,21 @@ def test_no_progress_when_stderr_is_not_a_terminal() -> None:
     done()
     assert update is None
     assert err.getvalue() == ""
+
+
+def test_batch_line_with_a_huge_integer_is_an_error_record(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"symptoms": [{"name": "tired", "severity": "mild"}]}\n{"age_years": 1'
+        + "0" * 5000
+        + "}\n"
+    )
+    engine = Engine.load(DATA / "starter")
+    from ktriage.batch import triage_chunk
+
+    chunk = triage_chunk(engine, list(enumerate(source.read_text().splitlines(keepends=True), 1)))
+    records = [json.loads(line) for line in chunk.text.splitlines()]
+    assert records[0]["escalation"] == "self_care"
+    assert records[1]["line"] == 2
+    assert records[1]["error"]["errors"][0]["message"].startswith("unreadable JSON: Exceeds")
+    assert chunk.error_lines == (2,)

@@ -545,3 +545,11 @@ def test_commands_registered_from_elsewhere_get_one_line_errors(
     assert result.stderr == (
         "error: Invalid value for '--n': 'many' is not a valid integer. (see 'main plain --help')\n"
     )
+
+
+def test_check_huge_integer_is_one_line() -> None:
+    result = run("check", "--input", "-", input='{"age_years": 1' + "0" * 5000 + "}")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --input: unreadable JSON: Exceeds the limit (4300 digits) for integer string"
+    )

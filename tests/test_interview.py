@@ -276,3 +276,20 @@ def test_intake_save_to_unwritable_place(tmp_path: Path) -> None:
     assert result.stderr.endswith(
         f"error: --save: cannot write {target}: No such file or directory\n"
     )
+
+
+def test_intake_refuses_a_bad_patient_id_before_any_question() -> None:
+    # a red-flag "yes" must never end in a traceback about the id
+    result = run("intake", "--patient-id", "p" * 129, input="y\n")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "error: --patient-id: is too long (at most 128 characters)\n"
+
+
+def test_intake_asks_again_for_a_symptom_name_that_is_too_long() -> None:
+    result = run(
+        "intake", "--format", "json", input="n\n" + "q" * 250 + "\ntired\nmild\n\n\nn\nn\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "  That is too long (at most 200 characters); say it in fewer words.\n" in result.stderr
+    assert json.loads(result.stdout)["advice"][0]["rule"] == "fatigue.after_session"

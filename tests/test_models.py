@@ -171,6 +171,12 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
         ("42", "a report must be a JSON object, got a number"),
         (b"\xff\xfe", "input is not UTF-8 text: invalid start byte"),
         pytest.param("[" * 100_000, "JSON nested too deeply", id="too-deep"),
+        pytest.param(
+            '{"age_years": 1' + "0" * 5000 + "}",
+            "unreadable JSON: Exceeds the limit (4300 digits) for integer string conversion:"
+            " value has 5001 digits; use sys.set_int_max_str_digits() to increase the limit",
+            id="huge-int",
+        ),
     ],
 )
 def test_malformed_json(text: str | bytes, message: str) -> None:
@@ -209,3 +215,24 @@ def test_result_json_round_trips(starter_engine: Engine) -> None:
         "because",
         "sources",
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"age_years": 10**5000}, "age_years: is far outside any plausible range"),
+        (
+            {"patient_id": "\ud800"},
+            "patient_id: must be valid text (it holds an unpaired surrogate)",
+        ),
+        (
+            {"symptoms": [{"name": "x" * 300}]},
+            "symptoms.0.name: is too long (at most 200 characters)",
+        ),
+    ],
+    ids=["huge-int", "surrogate", "long-name"],
+)
+def test_odd_values_get_plain_messages(given: dict, message: str) -> None:
+    with pytest.raises(InvalidReport) as info:
+        parse_report(given)
+    assert str(info.value) == message

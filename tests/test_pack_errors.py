@@ -350,3 +350,17 @@ def test_engine_load_raises_the_same_error(tmp_path: Path) -> None:
     root = make_pack(tmp_path, rule("symptom: fatige"))
     with pytest.raises(RulePackError, match="unknown symptom code 'fatige'"):
         Engine.load(root)
+
+
+def test_threshold_too_small_for_durable_rules(tmp_path: Path) -> None:
+    # 1e-05 is written in exponent notation, which durable_rules cannot parse
+    err = load_error(make_pack(tmp_path, rule("symptom: fatigue\ndays: {at_least: 0.00001}")))
+    assert err.message == "days: 1e-05 is too small to compare; use 0 or at least 0.0001"
+    assert err.line == 6
+
+
+def test_yaml_integer_too_long_to_read(tmp_path: Path) -> None:
+    text = rule("systolic_bp: {at_least: 1" + "0" * 5000 + "}")
+    err = load_error(make_pack(tmp_path, text))
+    assert err.message.startswith("unreadable YAML value: Exceeds the limit (4300 digits)")
+    assert err.file == str(tmp_path / "pack" / "rules" / "zz_test.yaml")

@@ -350,3 +350,28 @@ def test_serve_without_the_server_extra(monkeypatch: pytest.MonkeyPatch) -> None
     assert out.output.strip() == (
         "error: the HTTP service needs the server extra: pip install 'ktriage[server]'"
     )
+
+
+HUGE_INT = '{"age_years": 1' + "0" * 5000 + "}"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/triage", HUGE_INT, "unreadable JSON: Exceeds the limit (4300 digits)"),
+        ("/v1/triage/batch", "[" * 100_000, "JSON nested too deeply"),
+        ("/v1/triage/batch", f"[{HUGE_INT}]", "unreadable JSON: Exceeds the limit (4300 digits)"),
+        ("/cds-services/ktriage-symptom-report", '{"a":' * 3000, "JSON nested too deeply"),
+        ("/cds-services/ktriage-patient-view", HUGE_INT, "unreadable JSON: Exceeds the limit"),
+        ("/cds-services/ktriage-symptom-report/feedback", "[" * 100_000, "JSON nested too deeply"),
+    ],
+    ids=["triage-huge-int", "batch-deep", "batch-huge-int", "cds-deep", "cds-huge-int", "fb-deep"],
+)
+def test_unreadable_json_is_a_422_never_a_500(
+    client: TestClient, path: str, body: str, message: str
+) -> None:
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    errors = r.json()["errors"]
+    assert errors[0]["field"] == ""
+    assert errors[0]["message"].startswith(message)

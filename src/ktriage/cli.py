@@ -15,7 +15,7 @@ from typing import IO, Any, NoReturn
 
 import click
 
-from . import Engine, InvalidReport, KtriageError, Report, Result, RulePackError, __version__
+from . import Engine, InvalidReport, KtriageError, Report, Result, RulePackError
 from .engine.models import Escalation
 from .engine.pack import RulePack, load_pack
 
@@ -89,7 +89,7 @@ def _rules_path(ctx: click.Context) -> str | None:
 def _engine(ctx: click.Context, path: str | None = None) -> Engine:
     try:
         return Engine.load(path or _rules_path(ctx))
-    except RulePackError as exc:
+    except KtriageError as exc:  # RulePackError, or EngineFailure from durable_rules
         raise Problem(str(exc)) from None
 
 
@@ -138,6 +138,8 @@ def main(ctx: click.Context, rules: str | None, version: bool) -> None:
     Shell completion (bash): eval "$(_KTRIAGE_COMPLETE=bash_source ktriage)"
     """
     if version:
+        from . import __version__  # importlib.metadata is slow to import: only on demand
+
         click.echo(f"ktriage {__version__}")
         pack = _pack(ctx)
         click.echo(f"rule pack {pack.name} {pack.version} (sha256 {pack.sha256[:12]})")
@@ -297,11 +299,18 @@ def intake(
     \b
     Examples:
       ktriage intake --patient-id P-0042 --save call-0042.json
-      printf 'n\\ntired\\nmild\\n2\\n\\nn\\nn\\n' | ktriage intake --format json
+      printf 'n\\nn\\nn\\nn\\nn\\nn\\ntired\\nmild\\n2\\n\\nn\\nn\\n' | ktriage intake --format json
     """
+    from .engine.intake import parse_report
     from .interview import Interview
 
     engine = _engine(ctx)
+    if patient_id is not None:
+        # check it now: a red-flag answer must never end in an error about the id
+        try:
+            parse_report({"patient_id": patient_id})
+        except InvalidReport as exc:
+            raise Problem(f"--patient-id: {exc.errors[0].message}") from None
     conversation = Interview(engine.pack.vocabulary, patient_id=patient_id).run()
     try:
         question = next(conversation)
@@ -317,6 +326,8 @@ def intake(
     except (click.Abort, KeyboardInterrupt, EOFError):
         click.echo("\nIntake stopped; nothing was saved.", err=True)
         ctx.exit(EXIT_INTERRUPTED)
+    except InvalidReport as exc:  # answers are checked as they come; this is a backstop
+        _invalid(exc, None)
     if outcome.ended_early:
         click.echo("Red flag reported: ending the interview now.", err=True)
     result = engine.evaluate(outcome.report)

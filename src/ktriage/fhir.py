@@ -38,7 +38,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .engine.errors import FieldError, InvalidReport
-from .engine.intake import parse_report, suggest
+from .engine.intake import load_json, parse_report, suggest
 from .engine.models import (
     MEASUREMENT_FIELDS,
     NUMERIC_FIELDS,
@@ -244,10 +244,7 @@ def read_fhir(
     subject must be this patient. ``now``: the date ages are computed at.
     """
     if isinstance(data, str | bytes):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidReport([FieldError("", f"malformed JSON: {exc}")], data) from None
+        data = load_json(data)
     vocabulary = (pack or _default_pack()).vocabulary
     reader = _Reader(
         vocabulary=vocabulary,

@@ -20,6 +20,7 @@ from .engine.intake import parse_report
 from .engine.models import NUMERIC_FIELDS, Report, Route, Severity
 from .engine.vocabulary import Term, Vocabulary
 
+MAX_NAME = 200  # Symptom.name's limit
 MAX_SYMPTOMS = 100  # the Report contract's limit
 
 _YES = {"y", "yes", "yeah", "yep", "true", "1"}
@@ -326,6 +327,11 @@ class Interview:
             problem = None
             if not name:
                 return None
+            if len(name) > MAX_NAME:
+                problem = (
+                    f"That is too long (at most {MAX_NAME} characters); say it in fewer words."
+                )
+                continue
             if self.vocabulary.lookup(name) is not None:
                 return name
             hint = self.vocabulary.suggest(name)

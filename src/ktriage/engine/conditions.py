@@ -274,6 +274,9 @@ def _value(spec: FieldSpec, value: Any, bad: Any) -> Any:
             raise bad(f"expected a number, got {_show(value)}")
         if value != value or value in (float("inf"), float("-inf")):
             raise bad("expected a finite number")
+        if value and abs(value) < 1e-4:
+            # written 1e-05 in JSON, which crashes durable_rules' parser
+            raise bad(f"{value!r} is too small to compare; use 0 or at least 0.0001")
         assert spec.low is not None and spec.high is not None
         if not spec.low <= value <= spec.high:
             raise bad(

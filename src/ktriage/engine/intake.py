@@ -34,7 +34,7 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
         return data
     given = data
     if isinstance(data, str | bytes):
-        data = _load_json(data)
+        data = load_json(data)
     if not isinstance(data, dict):
         raise InvalidReport(
             [FieldError("", f"a report must be a JSON object, got {json_type(data)}")], given
@@ -45,7 +45,8 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
         raise InvalidReport(field_errors(exc, Report), given) from None
 
 
-def _load_json(text: str | bytes) -> Any:
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON text; every way it can fail becomes an ``InvalidReport``."""
     if isinstance(text, bytes):
         try:
             decoded = text.decode("utf-8-sig")
@@ -64,6 +65,8 @@ def _load_json(text: str | bytes) -> Any:
             [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
             text,
         ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InvalidReport([FieldError("", f"unreadable JSON: {exc}")], text) from None
 
 
 def field_errors(exc: ValidationError, root: type[BaseModel]) -> list[FieldError]:
@@ -88,7 +91,10 @@ def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | 
 def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     kind = err["type"]
     field = next((p for p in reversed(loc) if isinstance(p, str)), "")
-    value = err.get("input")
+    value = _Shown(err.get("input"))
+    raw = value.value
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) > 10**100:
+        return "is far outside any plausible range"
     if kind == "extra_forbidden":
         parent = _model_at(root, loc[:-1])
         known = list(parent.model_fields) if parent else []
@@ -110,11 +116,13 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     if kind in ("float_type", "float_parsing", "finite_number"):
         if kind == "finite_number":
             return "must be a finite number"
-        return f"must be a number (got {json_type(value)} {value!r})"
+        return f"must be a number (got {json_type(value.value)} {value!r})"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false (got {value!r})"
     if kind in ("string_type",):
-        return f"must be text (got {json_type(value)})"
+        return f"must be text (got {json_type(value.value)})"
+    if kind == "string_unicode":
+        return "must be valid text (it holds an unpaired surrogate)"
     if kind in ("string_too_short", "too_short"):
         return "must not be empty"
     if kind == "string_too_long":
@@ -122,13 +130,27 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     if kind == "too_long":
         return f"has too many items (at most {err['ctx']['max_length']})"
     if kind in ("list_type",):
-        return f"must be a list (got {json_type(value)})"
+        return f"must be a list (got {json_type(value.value)})"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be an object (got {json_type(value)})"
+        return f"must be an object (got {json_type(value.value)})"
     if kind == "value_error":
         msg = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
         return msg
     return str(err["msg"])
+
+
+class _Shown:
+    """A value as it appears in a message: its repr, shortened, never failing."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        try:
+            text = repr(self.value)
+        except ValueError:  # an int too long to print
+            return "a number too long to show"
+        return text if len(text) <= 60 else text[:57] + "..."
 
 
 def json_type(value: Any) -> str:

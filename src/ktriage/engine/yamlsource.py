@@ -77,6 +77,8 @@ def load_yaml(text: str, filename: str) -> Any:
         raise RulePackError(f"malformed YAML: {problem}", file=filename, line=line) from None
     except yaml.YAMLError as exc:
         raise RulePackError(f"malformed YAML: {exc}", file=filename) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
+        raise RulePackError(f"unreadable YAML value: {exc}", file=filename) from None
     finally:
         loader.dispose()
 

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import Engine, FieldError, InvalidReport, Report, Result, __version__
 from ..engine.catalogue import rule_summary
-from ..engine.intake import json_type, suggest
+from ..engine.intake import json_type, load_json, suggest
 from ..engine.models import RulePackInfo
 
 access_log = logging.getLogger("ktriage.server.access")
@@ -309,13 +309,9 @@ def create_app(
     async def triage_batch(request: Request) -> Any:
         body = await request.body()
         try:
-            items = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            try:
-                engine.evaluate(body)  # the library's wording for malformed JSON
-            except InvalidReport as exc:
-                return error_response(422, exc.errors)
-            return error_response(422, [("", "malformed JSON")])  # pragma: no cover
+            items = load_json(body)
+        except InvalidReport as exc:
+            return error_response(422, exc.errors)
         if not isinstance(items, list):
             return error_response(
                 422, [("", f"a batch must be a JSON list of reports, got {json_type(items)}")]

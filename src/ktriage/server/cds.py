@@ -14,7 +14,6 @@ Feedback is counted per service and outcome; nothing else of it is kept.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
@@ -28,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from .. import Engine, FieldError, InvalidReport, Result
-from ..engine.intake import field_errors, parse_report
+from ..engine.intake import field_errors, load_json, parse_report
 from ..engine.models import Advice, Escalation
 
 RECENT_DAYS = 30
@@ -269,14 +268,9 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
 
 def _parse(body: bytes, model: type[BaseModel]) -> Any:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        return _error(422, [FieldError("", f"malformed JSON{where}")])
+        data = load_json(body)
+    except InvalidReport as exc:
+        return _error(422, exc.errors)
     if not isinstance(data, dict):
         return _error(422, [FieldError("", "the body must be a JSON object")])
     try:
