@@ -254,8 +254,6 @@ def check(
         result = engine.evaluate(report)
     except InvalidReport as exc:
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
-    except RecursionError:  # json.loads on "[[[[..." escapes the library's own checks
-        raise Problem(f"{'--input' if input_file else '--fhir'}: JSON nested too deeply") from None
     except KtriageError as exc:
         raise Problem(str(exc)) from None
     _show_result(result, report, engine.pack, fmt, explain)
