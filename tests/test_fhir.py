@@ -454,7 +454,8 @@ def test_cli_without_the_fhir_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import ktriage
 
-    monkeypatch.delitem(sys.modules, "ktriage.fhir")
+    for name in [m for m in sys.modules if m == "ktriage.fhir" or m.startswith("ktriage.fhir.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.delattr(ktriage, "fhir")
     for name in [m for m in sys.modules if m == "fhir" or m.startswith("fhir.")]:
         monkeypatch.setitem(sys.modules, name, None)

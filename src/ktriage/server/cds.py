@@ -127,7 +127,7 @@ def services() -> list[dict[str, Any]]:
     """The discovery entries (patient-view only when the fhir extra is installed)."""
     out: list[dict[str, Any]] = []
     if _fhir_available():
-        from ..fhir import BP_PANEL_CODES, KINDS, LOINC, QUESTIONNAIRE_URL
+        from ..fhir.codes import BP_PANEL_CODES, KINDS, LOINC, QUESTIONNAIRE_URL
 
         codes = [c for k in KINDS for c in k.codes] + list(BP_PANEL_CODES)
         code_param = ",".join(f"{LOINC}|{c}" for c in codes)

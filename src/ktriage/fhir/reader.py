@@ -1,56 +1,45 @@
-"""FHIR R4 input: turn Observations, Patients and QuestionnaireResponses into a Report.
-
-Needs the ``fhir`` extra (``pip install 'ktriage[fhir]'``); resources are validated with
-the ``fhir.resources`` R4B models. The rules of the mapping (see docs/service.md):
-
-* Observations are matched on sets of LOINC codes (``system`` must be
-  ``http://loinc.org``) and their ``valueQuantity`` must carry a UCUM unit code
-  (``system`` ``http://unitsofmeasure.org``) that the kind of measurement accepts.
-  Values are converted to the Report's units (pounds to kilograms, mmol/L to mg/dL with
-  the factor of the substance). A code or unit that is not in the table is reported as a
-  ``FieldError``; nothing is guessed.
-* Glucose codes other than fasting glucose (LOINC 1558-6) are known but not used: the
-  rules grade fasting glucose only, and a random glucose must not be read as fasting.
-  They are listed in ``FhirReading.skipped``.
-* Of several values of one kind, the latest (``effective[x]``, else ``issued``, else the
-  QuestionnaireResponse's ``authored``) wins; values without a time rank below timed ones
-  and, among themselves, the one later in the input wins.
-* The baseline weight is a body-weight Observation carrying the extension
-  ``BASELINE_EXTENSION`` with ``valueBoolean: true`` (or the questionnaire's
-  ``measurements.baseline_weight_kg`` answer). It is never inferred from the earliest
-  weight: a bundle of recent observations need not reach back to the start of treatment.
-* A ``Patient`` resource gives ``age_years`` (from a full ``birthDate``) and, with the
-  subjects of the other resources, ``patient_id``; resources about different patients
-  are an error.
-* A QuestionnaireResponse must answer the questionnaire this module publishes
-  (``questionnaire()``, canonical ``QUESTIONNAIRE_URL``); unknown questions and answer
-  codes are errors.
-"""
+"""Reading FHIR resources into a Report (see the package docstring for the rules)."""
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .engine.errors import FieldError, InvalidReport
-from .engine.intake import load_json, parse_report, suggest
-from .engine.models import (
+from ..engine.errors import FieldError, InvalidReport
+from ..engine.intake import json_type, load_json, parse_report, suggest
+from ..engine.models import (
     MEASUREMENT_FIELDS,
     NUMERIC_FIELDS,
     Report,
     Route,
     Severity,
 )
+from .codes import (
+    BASELINE_EXTENSION,
+    BP_PANEL_CODES,
+    DECIMALS,
+    IGNORED_STATUS,
+    KIND_OF_CODE,
+    KIND_OF_FIELD,
+    LOINC,
+    OTHER_GLUCOSE_CODES,
+    PATIENT_REF,
+    QUESTIONNAIRE_URL,
+    ROUTE_SYSTEM,
+    SEVERITY_SYSTEM,
+    SYMPTOM_BOOLEANS,
+    SYMPTOM_SYSTEM,
+    UCUM,
+    Kind,
+)
 
 try:
     from fhir.resources.R4B.observation import Observation
     from fhir.resources.R4B.patient import Patient
-    from fhir.resources.R4B.questionnaire import Questionnaire
     from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
     from pydantic import ValidationError
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -59,104 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 if TYPE_CHECKING:
-    from .engine.pack import RulePack
-
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
-BASE = "https://ktriage.org/fhir"
-QUESTIONNAIRE_URL = f"{BASE}/Questionnaire/symptom-report"
-SYMPTOM_SYSTEM = f"{BASE}/CodeSystem/symptom"
-SEVERITY_SYSTEM = f"{BASE}/CodeSystem/severity"
-ROUTE_SYSTEM = f"{BASE}/CodeSystem/route"
-BASELINE_EXTENSION = f"{BASE}/StructureDefinition/baseline-weight"
-_UNIT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-_MIN_EXTENSION = "http://hl7.org/fhir/StructureDefinition/minValue"
-_MAX_EXTENSION = "http://hl7.org/fhir/StructureDefinition/maxValue"
-
-LB_TO_KG = 0.45359237
-GLUCOSE_MMOL_TO_MG_DL = 18.016
-LDL_MMOL_TO_MG_DL = 38.67
-TRIGLYCERIDES_MMOL_TO_MG_DL = 88.57
-DECIMALS = 2  # converted values are rounded to this many decimal places
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of measurement: the Report field, the LOINC codes, the accepted units."""
-
-    field: str
-    codes: tuple[str, ...]
-    units: dict[str, float]  # UCUM code -> factor to the Report's unit
-    display: str
-    question_code: str  # the LOINC code the questionnaire item carries
-
-
-KINDS: tuple[Kind, ...] = (
-    Kind(
-        "weight_kg",
-        ("29463-7", "3141-9"),
-        {"kg": 1.0, "g": 0.001, "[lb_av]": LB_TO_KG, "lb": LB_TO_KG},
-        "Body weight",
-        "29463-7",
-    ),
-    Kind("systolic_bp", ("8480-6",), {"mm[Hg]": 1.0}, "Systolic blood pressure", "8480-6"),
-    Kind("diastolic_bp", ("8462-4",), {"mm[Hg]": 1.0}, "Diastolic blood pressure", "8462-4"),
-    Kind(
-        "heart_rate",
-        ("8867-4",),
-        {"/min": 1.0, "{beats}/min": 1.0, "{Beats}/min": 1.0},
-        "Heart rate",
-        "8867-4",
-    ),
-    Kind(
-        "oxygen_saturation_pct",
-        ("2708-6", "59408-5"),
-        {"%": 1.0},
-        "Oxygen saturation",
-        "59408-5",
-    ),
-    Kind(
-        "fasting_glucose_mg_dl",
-        ("1558-6",),
-        {"mg/dL": 1.0, "mmol/L": GLUCOSE_MMOL_TO_MG_DL},
-        "Fasting glucose",
-        "1558-6",
-    ),
-    Kind(
-        "ldl_cholesterol_mg_dl",
-        ("18262-6", "13457-7", "2089-1"),
-        {"mg/dL": 1.0, "mmol/L": LDL_MMOL_TO_MG_DL},
-        "LDL cholesterol",
-        "2089-1",
-    ),
-    Kind(
-        "triglycerides_mg_dl",
-        ("2571-8",),
-        {"mg/dL": 1.0, "mmol/L": TRIGLYCERIDES_MMOL_TO_MG_DL},
-        "Triglycerides",
-        "2571-8",
-    ),
-)
-KIND_OF_FIELD = {k.field: k for k in KINDS}
-KIND_OF_CODE = {code: k for k in KINDS for code in k.codes}
-BP_PANEL_CODES = ("85354-9", "55284-4")
-# Glucose measured without a fasting qualifier: known, never read as fasting glucose.
-OTHER_GLUCOSE_CODES = ("2345-7", "2339-0", "41653-7", "15074-8", "14749-6")
-# Questionnaire units for the decimal measurement items (the Report's own units).
-_QUESTION_UNIT = {
-    "weight_kg": "kg",
-    "baseline_weight_kg": "kg",
-    "systolic_bp": "mm[Hg]",
-    "diastolic_bp": "mm[Hg]",
-    "heart_rate": "/min",
-    "oxygen_saturation_pct": "%",
-    "fasting_glucose_mg_dl": "mg/dL",
-    "ldl_cholesterol_mg_dl": "mg/dL",
-    "triglycerides_mg_dl": "mg/dL",
-}
-_IGNORED_STATUS = {"entered-in-error", "cancelled"}
-_SYMPTOM_BOOLEANS = ("limits_self_care", "limits_daily_activities", "relieved_by_rest")
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})$")
+    from ..engine.pack import RulePack
 
 
 @dataclass(frozen=True)
@@ -245,7 +137,7 @@ def read_fhir(
     """
     if isinstance(data, str | bytes):
         data = load_json(data)
-    vocabulary = (pack or _default_pack()).vocabulary
+    vocabulary = (pack or default_pack()).vocabulary
     reader = _Reader(
         vocabulary=vocabulary,
         ignore_unknown=ignore_unknown,
@@ -255,7 +147,8 @@ def read_fhir(
     )
     if not isinstance(data, dict):
         raise InvalidReport(
-            [FieldError("", f"expected a FHIR resource (a JSON object), got {_kind(data)}")], data
+            [FieldError("", f"expected a FHIR resource (a JSON object), got {json_type(data)}")],
+            data,
         )
     kind = data.get("resourceType")
     if kind == "Bundle":
@@ -274,8 +167,8 @@ def read_fhir(
 
 
 @functools.lru_cache(maxsize=1)
-def _default_pack() -> RulePack:
-    from .engine.pack import load_pack
+def default_pack() -> RulePack:
+    from ..engine.pack import load_pack
 
     return load_pack()
 
@@ -286,18 +179,18 @@ def _default_pack() -> RulePack:
 def _read_bundle(reader: _Reader, data: dict[str, Any]) -> None:
     entries = data.get("entry", [])
     if not isinstance(entries, list):
-        reader.error("entry", f"must be a list, got {_kind(entries)}")
+        reader.error("entry", f"must be a list, got {json_type(entries)}")
         return
     for i, entry in enumerate(entries):
         path = f"entry.{i}"
         if not isinstance(entry, dict):
-            reader.error(path, f"must be an object, got {_kind(entry)}")
+            reader.error(path, f"must be an object, got {json_type(entry)}")
             continue
         resource = entry.get("resource")
         if resource is None:
             continue  # e.g. a transaction-response entry: nothing to read
         if not isinstance(resource, dict):
-            reader.error(f"{path}.resource", f"must be an object, got {_kind(resource)}")
+            reader.error(f"{path}.resource", f"must be an object, got {json_type(resource)}")
             continue
         _read_resource(reader, resource, f"{path}.resource.")
 
@@ -359,7 +252,7 @@ def _read_patient(reader: _Reader, patient: Any, prefix: str) -> None:
 def _see_patient(reader: _Reader, ref_or_id: str, path: str, *, is_ref: bool = False) -> None:
     key = ref_or_id
     if is_ref:
-        m = _PATIENT_REF.search(ref_or_id)
+        m = PATIENT_REF.search(ref_or_id)
         key = m.group(1) if m else ref_or_id
     if reader.expected_patient is not None and key != reader.expected_patient:
         reader.error(path, "this resource is about another patient than the one in context")
@@ -399,7 +292,7 @@ def _obs_time(obs: Any) -> datetime | None:
 
 
 def _read_observation(reader: _Reader, obs: Any, prefix: str) -> None:
-    if obs.status in _IGNORED_STATUS:
+    if obs.status in IGNORED_STATUS:
         reader.skip(prefix + "status", f"status {obs.status!r}: not a measurement")
         return
     codes = _loinc_codes(obs.code)
@@ -568,7 +461,7 @@ def _read_questionnaire_response(reader: _Reader, qr: Any, prefix: str) -> None:
             f" prints), got {qr.questionnaire!r}",
         )
         return
-    if qr.status in _IGNORED_STATUS:
+    if qr.status in IGNORED_STATUS:
         reader.skip(prefix + "status", f"status {qr.status!r}: not a report")
         return
     when = _when(qr.authored) if qr.authored is not None else None
@@ -709,7 +602,7 @@ def _read_symptom(reader: _Reader, group: Any, prefix: str) -> None:
             number = _number_answer(reader, answer, apath, None)
             if number is not None:
                 symptom["days"] = number
-        elif link in {f"symptom.{b}" for b in _SYMPTOM_BOOLEANS}:
+        elif link in {f"symptom.{b}" for b in SYMPTOM_BOOLEANS}:
             if answer.valueBoolean is None:
                 reader.error(apath.rstrip("."), "expected true or false (valueBoolean)")
             else:
@@ -764,155 +657,6 @@ def _assemble(reader: _Reader) -> dict[str, Any]:
     return report
 
 
-# -- the published questionnaire ---------------------------------------------------------
-
-
-def questionnaire(pack: RulePack | None = None) -> dict[str, Any]:
-    """The FHIR Questionnaire for symptom reports, built from ``pack``'s vocabulary.
-
-    A QuestionnaireResponse to it is read by ``report_from_fhir``.
-    """
-    pack = pack or _default_pack()
-    terms = list(pack.vocabulary.terms.values())
-
-    def coding(system: str, code: str, display: str) -> dict[str, Any]:
-        return {"valueCoding": {"system": system, "code": code, "display": display}}
-
-    def number(link: str, text: str, unit: str | None, loinc: str | None) -> dict[str, Any]:
-        spec = NUMERIC_FIELDS[link.rpartition(".")[2]]
-        item: dict[str, Any] = {"linkId": link, "text": text, "type": "decimal"}
-        if loinc:
-            kind = KIND_OF_CODE[loinc]
-            item["code"] = [{"system": LOINC, "code": loinc, "display": kind.display}]
-        ext = [
-            {"url": _MIN_EXTENSION, "valueDecimal": spec.low},
-            {"url": _MAX_EXTENSION, "valueDecimal": spec.high},
-        ]
-        if unit:
-            ext.append(
-                {
-                    "url": _UNIT_EXTENSION,
-                    "valueCoding": {"system": UCUM, "code": unit, "display": unit},
-                }
-            )
-        item["extension"] = ext
-        return item
-
-    measurement_text = {
-        "weight_kg": "Weight today (kg)",
-        "baseline_weight_kg": "Weight before treatment started (kg)",
-        "systolic_bp": "Blood pressure: upper number (systolic, mmHg)",
-        "diastolic_bp": "Blood pressure: lower number (diastolic, mmHg)",
-        "heart_rate": "Heart rate (beats per minute)",
-        "oxygen_saturation_pct": "Oxygen saturation (%)",
-        "fasting_glucose_mg_dl": "Fasting blood sugar (mg/dL)",
-        "ldl_cholesterol_mg_dl": "LDL cholesterol (mg/dL)",
-        "triglycerides_mg_dl": "Triglycerides (mg/dL)",
-    }
-    route_text = {
-        "iv": "Infusion into a vein (IV)",
-        "nasal_spray": "Nasal spray",
-        "intramuscular": "Injection into a muscle",
-        "oral": "Swallowed (by mouth)",
-        "sublingual": "Under the tongue",
-        "other": "Other",
-    }
-    data: dict[str, Any] = {
-        "resourceType": "Questionnaire",
-        "id": "ktriage-symptom-report",
-        "url": QUESTIONNAIRE_URL,
-        "version": f"{pack.name}-{pack.version}",
-        "name": "KtriageSymptomReport",
-        "title": "Side effects during ketamine or esketamine treatment",
-        "status": "active",
-        "subjectType": ["Patient"],
-        "description": (
-            f"Symptom report read by ktriage; symptom choices generated from rule pack"
-            f" {pack.name} {pack.version}. Answer what applies; every question is optional."
-        ),
-        "item": [
-            {
-                "linkId": "symptom",
-                "text": "A side effect you have noticed (one group per side effect)",
-                "type": "group",
-                "repeats": True,
-                "item": [
-                    {
-                        "linkId": "symptom.code",
-                        "text": "Which side effect?",
-                        "type": "choice",
-                        "answerOption": [coding(SYMPTOM_SYSTEM, t.code, t.label) for t in terms],
-                    },
-                    {
-                        "linkId": "symptom.text",
-                        "text": "Not in the list? Describe it in your own words",
-                        "type": "string",
-                        "maxLength": 200,
-                    },
-                    {
-                        "linkId": "symptom.severity",
-                        "text": "How bad is it?",
-                        "type": "choice",
-                        "answerOption": [
-                            coding(SEVERITY_SYSTEM, s.value, s.value.capitalize()) for s in Severity
-                        ],
-                    },
-                    {"linkId": "symptom.days", "text": "For how many days?", "type": "decimal"},
-                    {
-                        "linkId": "symptom.limits_self_care",
-                        "text": "Does it stop you washing, dressing or eating on your own?",
-                        "type": "boolean",
-                    },
-                    {
-                        "linkId": "symptom.limits_daily_activities",
-                        "text": "Does it stop you doing everyday tasks (shopping, cooking, work)?",
-                        "type": "boolean",
-                    },
-                    {
-                        "linkId": "symptom.relieved_by_rest",
-                        "text": "Does rest make it better?",
-                        "type": "boolean",
-                    },
-                ],
-            },
-            {
-                "linkId": "measurements",
-                "text": "Measurements, if you have them",
-                "type": "group",
-                "item": [
-                    number(
-                        f"measurements.{name}",
-                        text,
-                        _QUESTION_UNIT[name],
-                        KIND_OF_FIELD[name].question_code if name in KIND_OF_FIELD else None,
-                    )
-                    for name, text in measurement_text.items()
-                ],
-            },
-            {
-                "linkId": "treatment",
-                "text": "Your treatment",
-                "type": "group",
-                "item": [
-                    {
-                        "linkId": "treatment.route",
-                        "text": "How do you take it?",
-                        "type": "choice",
-                        "answerOption": [
-                            coding(ROUTE_SYSTEM, r.value, route_text.get(r.value, r.value))
-                            for r in Route
-                        ],
-                    },
-                    number("treatment.hours_since_dose", "Hours since your last dose", "h", None),
-                ],
-            },
-            number("age_years", "Your age in years", None, None),
-        ],
-    }
-    # Validate against the R4B model and emit its canonical JSON.
-    return json.loads(Questionnaire.model_validate(data).model_dump_json())
-
-
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -943,17 +687,3 @@ def _concept_text(concept: Any) -> str:
     if concept.coding:
         return ", ".join(f"{c.system or '?'}|{c.code or '?'}" for c in concept.coding)
     return "no coding" if not concept.text else "text only, no coding"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "an object" if isinstance(value, dict) else type(value).__name__
