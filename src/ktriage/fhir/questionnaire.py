@@ -25,13 +25,7 @@ from .codes import (
     UNIT_EXTENSION,
 )
 from .reader import default_pack
-
-try:
-    from fhir.resources.R4B.questionnaire import Questionnaire
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "ktriage.fhir needs the fhir extra: pip install 'ktriage[fhir]'", name=exc.name
-    ) from exc
+from .resources import Questionnaire
 
 if TYPE_CHECKING:
     from ..engine.pack import RulePack

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from ..engine.errors import FieldError, InvalidReport
 from ..engine.intake import json_type, load_json, parse_report, suggest
 from ..engine.models import (
@@ -36,16 +38,7 @@ from .codes import (
     UCUM,
     Kind,
 )
-
-try:
-    from fhir.resources.R4B.observation import Observation
-    from fhir.resources.R4B.patient import Patient
-    from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-    from pydantic import ValidationError
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "ktriage.fhir needs the fhir extra: pip install 'ktriage[fhir]'", name=exc.name
-    ) from exc
+from .resources import Observation, Patient, QuestionnaireResponse
 
 if TYPE_CHECKING:
     from ..engine.pack import RulePack
