@@ -147,3 +147,41 @@ def test_tiny_numbers_do_not_crash_durable_rules() -> None:
 def test_runtime_refuses_exponent_notation(uncached_starter_engine: Engine) -> None:
     with pytest.raises(EngineFailure, match="exponent notation crashes its parser"):
         uncached_starter_engine._runtime.run([{"t": "c", "weight_kg": 1e-05}])
+
+
+def test_a_closed_engine_refuses_to_decide() -> None:
+    with Engine.load(STARTER, cache_size=0) as engine:
+        assert engine.evaluate({"symptoms": [{"name": "tired"}]}).escalation == "next_visit"
+    with pytest.raises(EngineFailure, match="this engine was closed"):
+        engine.evaluate({"symptoms": [{"name": "tired"}]})
+    engine.close()  # closing twice is harmless
+
+
+RELOAD = textwrap.dedent(
+    """
+    import gc, sys
+    from ktriage import Engine
+    for i in range(60):
+        engine = Engine.load(sys.argv[1])
+        engine.evaluate({"symptoms": [{"name": "tired"}]})
+        if i % 2:
+            engine.close()
+        del engine
+        gc.collect()
+    print("ok")
+    """
+)
+
+
+def test_engines_are_freed_without_crashing() -> None:
+    # freeing durable_rules' C ruleset must never crash, closed or garbage-collected
+    proc = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(STARTER)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "ok"

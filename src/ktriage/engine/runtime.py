@@ -22,9 +22,11 @@ import copy
 import itertools
 import json
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
+import durable_rules_engine
 from durable.engine import Host, MessageNotHandledException, MessageObservedException
 
 from .errors import EngineFailure
@@ -67,6 +69,16 @@ class Runtime:
             self._host.register_rulesets({self._name: copy.deepcopy(ruleset)})
         except Exception as exc:  # durable_rules reports bad rules as bare numeric codes
             raise EngineFailure(f"durable_rules rejected the compiled ruleset: {exc}") from None
+        # The C ruleset (about 2.6 MB for the shipped pack) is not freed with the Python
+        # objects: free it when this runtime is closed or garbage-collected.
+        handle = self._host.get_ruleset(self._name)._handle
+        self._release = weakref.finalize(self, durable_rules_engine.delete_ruleset, handle)
+        self._release.atexit = False  # the process frees everything at exit anyway
+
+    def close(self) -> None:
+        """Free the ruleset now. The runtime cannot evaluate afterwards."""
+        with self._lock:
+            self._release()
 
     def _collector(self, name: str, aliases: tuple[str, ...]) -> Callable[[Any], None]:
         fired = self._fired
@@ -99,6 +111,8 @@ class Runtime:
                         " notation crashes its parser"
                     )
         with self._lock:
+            if not self._release.alive:
+                raise EngineFailure("this engine was closed")
             for fact in facts:
                 fact["id"] = next(self._ids)
                 fact["sid"] = _SID

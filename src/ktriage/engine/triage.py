@@ -92,6 +92,18 @@ class Engine:
         hits = self._decider.decide(facts)
         return self._assembler.result(valid, facts, hits)
 
+    def close(self) -> None:
+        """Free the compiled ruleset held by durable_rules (also done when the engine is
+        garbage-collected). A closed engine raises ``EngineFailure`` when asked to decide.
+        """
+        self._runtime.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def cache_info(self) -> CacheInfo:
         return self._decider.cache_info()
 
