@@ -19,6 +19,21 @@ from .conftest import STARTER
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def run_script(script: str, *args: str, timeout: int = 300) -> str:
+    """Run ``script`` in a fresh interpreter: a crash inside durable_rules' C code then
+    fails the calling test instead of killing pytest. Returns what it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
 def test_no_fact_survives_an_evaluation(uncached_starter_engine: Engine) -> None:
     engine = uncached_starter_engine
     engine.evaluate({"symptoms": [{"name": "tired"}], "measurements": {"weight_kg": 80}})
@@ -99,16 +114,7 @@ SOAK = textwrap.dedent(
 def test_soak_in_a_subprocess_stays_flat() -> None:
     # A crash inside durable_rules' C code must fail this test, not kill pytest.
     n = 20_000
-    proc = subprocess.run(
-        [sys.executable, "-c", SOAK, str(STARTER), str(n)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    marks = json.loads(proc.stdout)["rss_mb"]
+    marks = json.loads(run_script(SOAK, str(STARTER), str(n), timeout=600))["rss_mb"]
     growth = marks[str(n)] - marks["1000"]
     assert growth < 5, f"RSS grew {growth:.1f} MB over {n} evaluations"
 
@@ -132,16 +138,8 @@ TINY = textwrap.dedent(
 def test_tiny_numbers_do_not_crash_durable_rules() -> None:
     # durable_rules' parser segfaults on exponent notation such as 1e-05: run in a
     # subprocess so that a regression fails this test instead of killing pytest
-    proc = subprocess.run(
-        [sys.executable, "-c", TINY, str(STARTER)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["self_care", "self_care", "self_care", "self_care", "next_visit"]
+    out = run_script(TINY, str(STARTER), timeout=120)
+    assert out.split() == ["self_care", "self_care", "self_care", "self_care", "next_visit"]
 
 
 def test_runtime_refuses_exponent_notation(uncached_starter_engine: Engine) -> None:
@@ -175,13 +173,4 @@ RELOAD = textwrap.dedent(
 
 def test_engines_are_freed_without_crashing() -> None:
     # freeing durable_rules' C ruleset must never crash, closed or garbage-collected
-    proc = subprocess.run(
-        [sys.executable, "-c", RELOAD, str(STARTER)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "ok"
+    assert run_script(RELOAD, str(STARTER)).strip() == "ok"
