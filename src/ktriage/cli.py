@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NoReturn, TextIO
 
 import click
 
@@ -391,7 +391,7 @@ def batch(ctx: click.Context, source: IO[bytes], output: IO[str], workers: int |
     ctx.exit(EXIT_BATCH_ERRORS if stats.errors else EXIT_OK)
 
 
-def _progress(source: IO[bytes], stderr: IO[str]) -> tuple[Any, Callable[[], None]]:
+def _progress(source: IO[bytes], stderr: TextIO) -> tuple[Any, Callable[[], None]]:
     from . import render
 
     if not render.is_terminal(stderr):
@@ -411,7 +411,10 @@ def _progress(source: IO[bytes], stderr: IO[str]) -> tuple[Any, Callable[[], Non
         stderr.write(f"\rtriaged {seen[0]} lines")
         stderr.flush()
 
-    return count, lambda: stderr.write("\n" if seen[0] else "")
+    def finish() -> None:
+        stderr.write("\n" if seen[0] else "")
+
+    return count, finish
 
 
 # -- rules ---------------------------------------------------------------------------------

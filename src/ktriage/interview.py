@@ -379,4 +379,4 @@ def answer_all(conversation: Conversation, answers: Iterable[str]) -> Outcome:
         try:
             question = conversation.send(answer)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value

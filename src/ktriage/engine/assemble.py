@@ -7,7 +7,7 @@ one that no rule matched, is never dropped: it is reported and lifts the level t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -48,9 +48,11 @@ class _RuleText:
     action: str
     sources: tuple[SourceRef, ...]
     red_flag: bool
+    # precomputed: hashing an Enum member runs Python code, and this is the hot path
+    rank: tuple[int, int] = field(init=False)
+    label: str = field(init=False)
 
     def __post_init__(self) -> None:
-        # precomputed: hashing an Enum member runs Python code, and this is the hot path
         object.__setattr__(self, "rank", (-self.escalation.rank, self.order))
         object.__setattr__(self, "label", self.escalation.label)
 
@@ -178,21 +180,21 @@ class Assembler:
             if why is None:
                 why = reasons[rule_id] = {}
             for s in symptoms:
-                matched.add(s.index)
+                matched.add(s.position)
                 text = describe(s)
                 # two identical symptoms read the same: list the text at the first one's
                 # place, whichever fired first
-                if text not in why or why[text] > (0, s.index):
-                    why[text] = (0, s.index)
-            for field, order in fields:
-                text = field_text(field, context)
+                if text not in why or why[text] > (0, s.position):
+                    why[text] = (0, s.position)
+            for name_of_field, order in fields:
+                text = field_text(name_of_field, context)
                 if text not in why:
                     why[text] = (1, order)
         if len(matched) < len(facts.symptoms):
             for s in facts.symptoms:
-                if s.index not in matched and s.code != UNRECOGNIZED_CODE:
+                if s.position not in matched and s.code != UNRECOGNIZED_CODE:
                     why = reasons.setdefault(UNMATCHED_RULE, {})
-                    why.setdefault(describe(s), (0, s.index))
+                    why.setdefault(describe(s), (0, s.position))
         texts = self._texts
         ranked = (
             sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
@@ -209,16 +211,16 @@ class Assembler:
             if advice is None:
                 if len(advice_memo) >= 8192:
                     advice_memo.clear()  # a backstop on a bounded memo
-                text = texts[rule_id]
+                words = texts[rule_id]
                 advice = advice_memo[key] = _construct(
                     Advice,
                     rule=rule_id,
-                    title=text.title,
-                    escalation=text.escalation,
-                    guidance=text.guidance,
-                    action=text.action,
+                    title=words.title,
+                    escalation=words.escalation,
+                    guidance=words.guidance,
+                    action=words.action,
                     because=because,
-                    sources=text.sources,
+                    sources=words.sources,
                 )
             items.append(advice)
         if items:

@@ -26,6 +26,7 @@ from .conditions import (
     Condition,
     FieldCond,
     NoneOf,
+    Op,
     SymptomCond,
     Test,
 )
@@ -223,7 +224,7 @@ def _collect(thresholds: dict[str, set[tuple[str, float]]], name: str, test: Tes
 
 # -- disjunctive normal form -------------------------------------------------------------
 
-_NEGATE = {"ge": "lt", "gt": "le", "le": "gt", "lt": "ge", "eq": "ne"}
+_NEGATE: dict[str, Op] = {"ge": "lt", "gt": "le", "le": "gt", "lt": "ge", "eq": "ne"}
 
 
 def _dnf(cond: Condition, rule: Rule) -> list[Conjunction]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +47,8 @@ class Decider:
         self._compiled = compiled
         self._runtime = runtime
         self._maxsize = max(0, cache_size)
-        self._cache: OrderedDict[Any, tuple[tuple[str, tuple[int, ...]], ...]] = OrderedDict()
+        # value: (rule, positions) pairs, or the Hits themselves for units without symptoms
+        self._cache: OrderedDict[Any, tuple[tuple[str, tuple[Any, ...]], ...]] = OrderedDict()
         self._lock = threading.Lock()
         self._hits = 0
         self._misses = 0
@@ -163,11 +165,11 @@ class Decider:
             for name, value in context.items():
                 part = part_of.get(name)
                 if part is not None:
-                    ctx = parts.get(part)
-                    if ctx is None:
+                    known = parts.get(part)
+                    if known is None:
                         parts[part] = {name: value}
                     else:
-                        ctx[name] = value
+                        known[name] = value
             for part, ctx in parts.items():
                 key = (part, tuple([(f, bucket(f, v)) for f, v in ctx.items()]))
                 hits += self._decide_unit(key, [], ctx, None, symptomless=True)
@@ -203,7 +205,7 @@ class Decider:
         context: dict[str, Any],
         keep: frozenset[str] | None,
         symptomless: bool = False,
-    ) -> list[Hit]:
+    ) -> Sequence[Hit]:
         """One unit's decision: from the cache, or from durable_rules and then cached.
 
         ``keep`` limits the decision to the rules this unit is responsible for (others fire

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
-from .models import SEVERITY_RANK, Report
+from .models import SEVERITY_RANK, Report, Severity
 from .vocabulary import Vocabulary, normalise
 
 # Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
@@ -24,11 +24,11 @@ _SEV_RANK = {member.value: rank for member, rank in SEVERITY_RANK.items()}
 class SymptomFact(NamedTuple):
     # A NamedTuple, not a frozen dataclass: one is built per symptom per evaluation, and
     # a frozen dataclass's __init__ costs several times more.
-    index: int  # position in the report's symptom list
+    position: int  # in the report's symptom list
     name: str  # exactly as given
     code: str  # vocabulary code, or UNRECOGNIZED_CODE
     sev: int
-    severity: str  # the Severity member (a str)
+    severity: Severity
     days: float | None
     limits_self_care: bool | None
     limits_daily_activities: bool | None
@@ -78,7 +78,7 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
                 i,
                 s.name,
                 code,
-                _SEV_RANK[s.severity._value_],  # hashing the Enum member runs Python code
+                _SEV_RANK[s.severity.value],
                 s.severity,
                 None if days is None else round(days, DURATION_PRECISION) + 0.0,
                 s.limits_self_care,

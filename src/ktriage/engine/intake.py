@@ -71,12 +71,13 @@ def load_json(text: str | bytes) -> Any:
 
 def field_errors(exc: ValidationError, root: type[BaseModel]) -> list[FieldError]:
     """Translate a pydantic error into one plain message per bad field."""
-    out: list[FieldError] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        path = ".".join(str(p) for p in loc)
-        out.append(FieldError(path, _message(err, loc, root)))
-    return out
+    return [field_error(err, root) for err in exc.errors(include_url=False)]
+
+
+def field_error(err: Any, root: type[BaseModel]) -> FieldError:
+    """One of pydantic's error details as a plain FieldError."""
+    loc = tuple(err["loc"])
+    return FieldError(".".join(str(p) for p in loc), _message(err, loc, root))
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

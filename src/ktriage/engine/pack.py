@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .conditions import Condition, ParseContext, mentioned, parse_condition
 from .errors import InvalidReport, RulePackError
-from .intake import field_errors, parse_report, suggest
+from .intake import field_error, parse_report, suggest
 from .models import Escalation, Report
 from .vocabulary import Term, Vocabulary, normalise
 from .yamlsource import LineDict, line_of, load_yaml
@@ -238,7 +238,7 @@ def _model(model: type[M], file: str, data: Any, rule_id: str | None = None, bas
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = tuple(err["loc"])
-        problem = field_errors(ValidationError.from_exception_data(exc.title, [err]), model)[0]
+        problem = field_error(err, model)
         hint = None
         message = f"{problem.field}: {problem.message}" if problem.field else problem.message
         if err["type"] == "extra_forbidden":

@@ -36,7 +36,7 @@ _SID = "0"
 _names = itertools.count()
 
 
-class _QuietHost(Host):  # type: ignore[misc]
+class _QuietHost(Host):
     def __init__(self, actions: dict[str, Callable[[Any], None]]) -> None:
         self._actions = actions
         super().__init__()

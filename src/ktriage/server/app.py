@@ -108,7 +108,7 @@ def error_response(status: int, errors: list[FieldError] | list[tuple[str, str]]
     return JSONResponse({"errors": items}, status_code=status)
 
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The body is larger than the limit."},
     422: {"model": ErrorBody, "description": "Invalid input: one message per bad field."},
 }
