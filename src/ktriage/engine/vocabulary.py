@@ -67,8 +67,5 @@ class Vocabulary:
                 return word
         return code  # pragma: no cover - every key comes from one of the words above
 
-    def __contains__(self, code: object) -> bool:
-        return code in self.terms
-
     def label(self, code: str) -> str:
         return self.terms[code].label
