@@ -174,3 +174,69 @@ RELOAD = textwrap.dedent(
 def test_engines_are_freed_without_crashing() -> None:
     # freeing durable_rules' C ruleset must never crash, closed or garbage-collected
     assert run_script(RELOAD, str(STARTER)).strip() == "ok"
+
+
+def _host_fired(engine: Engine, facts: list[list[dict]]) -> list[list[tuple[str, tuple[int, ...]]]]:
+    """What durable_rules' own Python Host fires on each report's facts, by position."""
+    import copy
+
+    from durable.engine import Host
+
+    fired: list[tuple[str, tuple[int, ...]]] = []
+    aliases = {name: rule.aliases for name, rule in engine._compiled.compiled.items()}
+
+    def action(name: str):  # one parameter, as durable_rules requires
+        def run(c) -> None:
+            if aliases.get(name):
+                fired.append((name, tuple(c._m[a]["id"] for a in aliases[name])))
+
+        return run
+
+    class QuietHost(Host):
+        def _run(self) -> None:
+            pass
+
+        def get_action(self, name: str):
+            return action(name)
+
+    host = QuietHost()
+    host.register_rulesets({"host": copy.deepcopy(engine.ruleset)})
+    out = []
+    next_id = 10**9
+    for report in copy.deepcopy(facts):
+        for i, fact in enumerate(report):
+            fact["id"] = next_id + i
+            fact["sid"] = "0"
+        fired.clear()
+        host.assert_facts("host", report)
+        host.retract_facts("host", report)
+        out.append([(name, tuple(i - next_id for i in ids)) for name, ids in fired])
+        next_id += len(report)
+    return out
+
+
+@pytest.mark.parametrize("which", ["starter", "shipped"])
+def test_runtime_fires_exactly_what_durable_rules_host_fires(which: str) -> None:
+    from benchmarks.bench_engine import facts_of
+    from ktriage.engine.pack import default_pack_path
+
+    engine = Engine.load(STARTER if which == "starter" else default_pack_path(), cache_size=0)
+    reports = list(random_reports(engine.pack.vocabulary, 1500, seed=21))
+    facts = facts_of(engine, reports)
+    expected = _host_fired(engine, facts)
+    got = [engine._runtime.run(report) for report in facts]
+    assert got == expected
+    assert sum(map(len, got)) > len(reports)  # rules really fired
+    assert engine._runtime.leftover_facts() == []
+
+
+def test_a_refused_fact_is_an_engine_failure_and_leaves_nothing(
+    uncached_starter_engine: Engine,
+) -> None:
+    runtime = uncached_starter_engine._runtime
+    with pytest.raises(EngineFailure) as caught:
+        runtime.run([{"t": "nobody-matches-this", "x": 1}])
+    assert str(caught.value) == "durable_rules refused the facts (code 1: a fact matched no rule)"
+    assert runtime.leftover_facts() == []
+    # and the runtime still works
+    assert runtime.run([{"t": "s", "code": "suicidal_thoughts", "sev": 2}])

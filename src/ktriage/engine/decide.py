@@ -95,15 +95,12 @@ class Decider:
     def _run(
         self, symptoms: list[SymptomFact], context: dict[str, Any]
     ) -> tuple[list[tuple[str, tuple[int, ...]]], list[Hit]]:
-        durable = [s.durable() for s in symptoms]
-        ctx_fact = {"t": "c", **context}
-        fired = self._runtime.run([*durable, ctx_fact])
-        position = {fact["id"]: i for i, fact in enumerate(durable)}
-        position[ctx_fact["id"]] = CONTEXT
+        fired = self._runtime.run([*[s.durable() for s in symptoms], {"t": "c", **context}])
+        last = len(symptoms)  # the context fact's position
         decision = []
         hits = []
-        for name, ids in fired:
-            where = tuple(position[i] for i in ids)
+        for name, positions in fired:
+            where = tuple(CONTEXT if p == last else p for p in positions)
             decision.append((name, where))
             hits.append((name, tuple(symptoms[p] for p in where if p != CONTEXT)))
         return decision, hits
