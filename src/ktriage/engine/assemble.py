@@ -8,7 +8,7 @@ one that no rule matched, is never dropped: it is reported and lifts the level t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
@@ -91,6 +91,17 @@ _SYSTEM = {
 }
 
 
+class Plan(NamedTuple):
+    """A Result without the report's values: what fired, in order, and what each piece of
+    advice explains itself with (a symptom's position in the report, or a field's name)."""
+
+    escalation: Escalation
+    label: str
+    summary: str
+    red_flags: tuple[str, ...]
+    advice: tuple[tuple[str, tuple[int | str, ...]], ...]
+
+
 class Assembler:
     def __init__(self, pack: RulePack, compiled: CompiledPack) -> None:
         self._pack = pack
@@ -169,43 +180,88 @@ class Assembler:
         return self._info
 
     def result(self, report: Report, facts: Facts, hits: list[Hit]) -> Result:
-        describe = self._describe
-        field_text = self._field_text
-        context = facts.context
-        reasons: dict[str, dict[str, tuple[int, int]]] = {}
+        """The Result for ``report``, given what fired on its facts."""
+        return self.fill(report, facts, self.plan(facts, hits))
+
+    def plan(self, facts: Facts, hits: list[Hit]) -> Plan:
+        """Everything a Result says that does not depend on the report's real values.
+
+        Two reports with the same reduced facts (see decide.py) get the same plan, so a
+        plan can be reused: only ``fill`` reads the values.
+        """
+        texts = self._texts
+        # rule id -> symptom positions and context fields it explains itself with
+        reasons: dict[str, tuple[set[int], dict[str, int]]] = {}
         matched: set[int] = set()
         for name, symptoms in hits:
             rule_id, fields = self._hit_info[name]
             why = reasons.get(rule_id)
             if why is None:
-                why = reasons[rule_id] = {}
+                why = reasons[rule_id] = (set(), {})
             for s in symptoms:
                 matched.add(s.position)
-                text = describe(s)
-                # two identical symptoms read the same: list the text at the first one's
-                # place, whichever fired first
-                if text not in why or why[text] > (0, s.position):
-                    why[text] = (0, s.position)
+                why[0].add(s.position)
             for name_of_field, order in fields:
-                text = field_text(name_of_field, context)
-                if text not in why:
-                    why[text] = (1, order)
-        if len(matched) < len(facts.symptoms):
-            for s in facts.symptoms:
-                if s.position not in matched and s.code != UNRECOGNIZED_CODE:
-                    why = reasons.setdefault(UNMATCHED_RULE, {})
-                    why.setdefault(describe(s), (0, s.position))
-        texts = self._texts
-        ranked = (
-            sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
-            if len(reasons) > 1
-            else list(reasons)
-        )
+                why[1][name_of_field] = order
+        unmatched = {
+            s.position
+            for s in facts.symptoms
+            if s.position not in matched and s.code != UNRECOGNIZED_CODE
+        }
+        if unmatched:
+            reasons[UNMATCHED_RULE] = (unmatched, {})
+        ranked = sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
         items = []
-        advice_memo = self._advice
         for rule_id in ranked:
-            why = reasons[rule_id]
-            because = tuple(why) if len(why) == 1 else tuple(sorted(why, key=why.__getitem__))
+            positions, cited = reasons[rule_id]
+            # symptoms in report order, then fields in the catalogue's order
+            spec: tuple[int | str, ...] = (
+                *sorted(positions),
+                *sorted(cited, key=cited.__getitem__),
+            )
+            items.append((rule_id, spec))
+        if ranked:
+            top = texts[ranked[0]]
+            level, label = top.escalation, top.label
+        else:
+            level, label = Escalation.SELF_CARE, LEVEL_LABELS[Escalation.SELF_CARE]
+        return Plan(
+            escalation=level,
+            label=label,
+            summary=self._summary(tuple(ranked)),
+            red_flags=tuple(rule_id for rule_id in ranked if texts[rule_id].red_flag),
+            advice=tuple(items),
+        )
+
+    def fill(self, report: Report, facts: Facts, plan: Plan) -> Result:
+        """The Result: ``plan`` with ``because`` written from the report's own values."""
+        describe = self._describe
+        field_text = self._field_text
+        symptoms = facts.symptoms
+        context = facts.context
+        texts = self._texts
+        advice_memo = self._advice
+        items = []
+        for rule_id, spec in plan.advice:
+            # two identical symptoms read the same: the text is listed once, at the first
+            if len(spec) == 1:
+                what = spec[0]
+                because: tuple[str, ...] = (
+                    describe(symptoms[what])
+                    if isinstance(what, int)
+                    else field_text(what, context),
+                )
+            else:
+                because = tuple(
+                    dict.fromkeys(
+                        [
+                            describe(symptoms[what])
+                            if isinstance(what, int)
+                            else field_text(what, context)
+                            for what in spec
+                        ]
+                    )
+                )
             key = (rule_id, because)
             advice = advice_memo.get(key)
             if advice is None:
@@ -223,18 +279,13 @@ class Assembler:
                     sources=words.sources,
                 )
             items.append(advice)
-        if items:
-            top = texts[ranked[0]]
-            level, label = top.escalation, top.label
-        else:
-            level, label = Escalation.SELF_CARE, LEVEL_LABELS[Escalation.SELF_CARE]
         return _construct(
             Result,
             patient_id=report.patient_id,
-            escalation=level,
-            label=label,
-            summary=self._summary(tuple(ranked)),
-            red_flags=[rule_id for rule_id in ranked if texts[rule_id].red_flag],
+            escalation=plan.escalation,
+            label=plan.label,
+            summary=plan.summary,
+            red_flags=list(plan.red_flags),
             advice=items,
             unrecognized=list(facts.unrecognized),
             derived=dict(facts.derived),

@@ -188,8 +188,9 @@ class Report(BaseModel):
     patient_id: Annotated[str | None, Field(max_length=128)] = None
     age_years: _number("age_years") = None  # type: ignore[valid-type]
     symptoms: list[Symptom] = Field(default_factory=list, max_length=100)
-    measurements: Measurements = Field(default_factory=Measurements)
-    treatment: Treatment = Field(default_factory=Treatment)
+    # shared defaults: frozen models, never copied (a factory costs a Python call each)
+    measurements: Measurements = Measurements()
+    treatment: Treatment = Treatment()
 
 
 class SourceRef(BaseModel):
