@@ -74,3 +74,39 @@ def test_because_uses_the_reports_real_values() -> None:
         "weight change from baseline +6.25 % (85 kg now, 80 kg at baseline)"
     ]
     assert second.derived == {"weight_change_pct": 6.25}
+
+
+def _sparse_reports(n: int, seed: int) -> list[dict]:
+    """Reports holding random subsets of the measurements: a cache key must tell apart
+    which fields are present, not only the intervals their values fall in."""
+    import random
+
+    rng = random.Random(seed)
+    values = {
+        "weight_kg": (40, 140),
+        "baseline_weight_kg": (40, 140),
+        "systolic_bp": (80, 200),
+        "diastolic_bp": (40, 79),
+        "oxygen_saturation_pct": (85, 100),
+        "fasting_glucose_mg_dl": (40, 300),
+        "ldl_cholesterol_mg_dl": (40, 300),
+        "triglycerides_mg_dl": (40, 900),
+    }
+    reports = []
+    for _ in range(n):
+        fields = rng.sample(sorted(values), rng.randint(1, 3))
+        report: dict = {"measurements": {f: rng.randint(*values[f]) for f in fields}}
+        if rng.random() < 0.3:
+            report["treatment"] = {"hours_since_dose": rng.randint(0, 48)}
+        if rng.random() < 0.3:
+            report["symptoms"] = [{"name": rng.choice(["headache", "tired", "dizzy"])}]
+        reports.append(report)
+    return reports
+
+
+@pytest.mark.parametrize("path", [STARTER, default_pack_path()], ids=["starter", "shipped"])
+def test_cache_tells_apart_which_fields_are_present(path: Path) -> None:
+    cached = Engine.load(path)
+    uncached = Engine.load(path, cache_size=0)
+    for report in _sparse_reports(1500, seed=8):
+        assert cached.evaluate(report) == uncached.evaluate(report), report

@@ -15,9 +15,8 @@ seen before goes to durable_rules. ``because`` is rebuilt from the report's real
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,11 +46,12 @@ class Decider:
         self._compiled = compiled
         self._runtime = runtime
         self._maxsize = max(0, cache_size)
-        # value: (rule, positions) pairs, or the Hits themselves for units without symptoms
-        self._cache: OrderedDict[Any, tuple[tuple[str, tuple[Any, ...]], ...]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._hits = 0
-        self._misses = 0
+        # The decisions, in functools' LRU cache (its bookkeeping runs in C). A key holds
+        # only the reduced facts; on a miss, _miss finds the unit's real facts where this
+        # thread left them (self._pending) and asks durable_rules. A decision is a tuple
+        # of (rule, positions) pairs, or the Hits themselves for units without symptoms.
+        self._pending = threading.local()
+        self._lookup = functools.lru_cache(maxsize=self._maxsize)(self._miss)
         self._relevant = {
             code: tuple(
                 name in attrs
@@ -72,6 +72,8 @@ class Decider:
             if gid not in compiled.join_groups
             for name in fields
         }
+        # which parts, with which fields, a report holding these fields has (few shapes)
+        self._layouts: dict[tuple[str, ...], tuple[tuple[int, tuple[str, ...]], ...]] = {}
 
     def decide(self, facts: Facts) -> list[Hit]:
         if self._maxsize == 0:
@@ -79,13 +81,11 @@ class Decider:
         return self._cached(facts)
 
     def cache_info(self) -> CacheInfo:
-        with self._lock:
-            return CacheInfo(self._hits, self._misses, len(self._cache), self._maxsize)
+        info = self._lookup.cache_info()
+        return CacheInfo(info.hits, info.misses, info.currsize, self._maxsize)
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
-            self._hits = self._misses = 0
+        self._lookup.cache_clear()
 
     # -- one call for the whole report --------------------------------------------------
 
@@ -127,9 +127,20 @@ class Decider:
             (-1 if s.relieved_by_rest is None else int(s.relieved_by_rest)) if rbr else 0,
         )
 
+    def _layout(self, present: tuple[str, ...]) -> tuple[tuple[int, tuple[str, ...]], ...]:
+        """The parts a context with fields ``present`` splits into, and their fields."""
+        parts: dict[int, list[str]] = {}
+        for name in present:
+            part = self._part_of_field.get(name)
+            if part is not None:
+                parts.setdefault(part, []).append(name)
+        if len(self._layouts) >= 4096:
+            self._layouts.clear()  # a backstop: the fields a report holds vary little
+        layout = self._layouts[present] = tuple((p, tuple(f)) for p, f in parts.items())
+        return layout
+
     def _cached(self, facts: Facts) -> list[Hit]:
-        # The hot path of every cached evaluation, written for speed. Keys are built in the
-        # context's own insertion order, which is the same for every report (facts.extract).
+        # The hot path of every cached evaluation, written for speed.
         compiled = self._compiled
         bucket = compiled.bucket
         by_code = compiled.group_of_code
@@ -137,6 +148,8 @@ class Decider:
         joins = compiled.join_groups
         code_fields = compiled.fields_with_code
         with_symptom = compiled.with_symptom
+        pending = self._pending
+        lookup = self._lookup
         context = facts.context
         hits: list[Hit] = []
         joined: dict[int, list[SymptomFact]] = {}
@@ -149,27 +162,19 @@ class Decider:
                 continue
             # Every rule naming this code sees this one symptom fact and the context fields
             # it tests, nothing else: decide the symptom alone with just those fields.
-            fields = code_fields.get(s.code)
-            if fields and context:
-                ctx = {f: context[f] for f in fields if f in context}
-                ckey = tuple([(f, bucket(f, v)) for f, v in ctx.items()])
-            else:
-                ctx, ckey = {}, ()
-            hits += self._decide_unit((self._symptom_key(s), ckey), [s], ctx, with_symptom)
+            fields = code_fields.get(s.code, ())
+            ckey = tuple([bucket(f, context[f]) if f in context else None for f in fields])
+            pending.unit = ((s,), fields, context, with_symptom, False)
+            decision = lookup((self._symptom_key(s), ckey))
+            one = (s,)
+            hits += [(name, one if where else ()) for name, where in decision]
         if context:
-            parts: dict[int, dict[str, Any]] = {}
-            part_of = self._part_of_field
-            for name, value in context.items():
-                part = part_of.get(name)
-                if part is not None:
-                    known = parts.get(part)
-                    if known is None:
-                        parts[part] = {name: value}
-                    else:
-                        known[name] = value
-            for part, ctx in parts.items():
-                key = (part, tuple([(f, bucket(f, v)) for f, v in ctx.items()]))
-                hits += self._decide_unit(key, [], ctx, None, symptomless=True)
+            present = tuple(context)
+            layout = self._layouts.get(present) or self._layout(present)
+            for part, fields in layout:
+                pending.unit = ((), fields, context, None, True)
+                # the fields' names too: which of them are present matters
+                hits += lookup((part, fields, tuple([bucket(f, context[f]) for f in fields])))
         if joins and (joined or context):
             hits += self._joined(facts, joined)
         return hits
@@ -178,70 +183,41 @@ class Decider:
         """Groups where a rule joins symptom facts: decide all their facts together."""
         compiled = self._compiled
         by_field = compiled.group_of_field
-        contexts: dict[int, dict[str, Any]] = {}
-        for name, value in facts.context.items():
+        contexts: dict[int, list[str]] = {}
+        for name in facts.context:
             gid = by_field[name]
             if gid in compiled.join_groups:
-                contexts.setdefault(gid, {})[name] = value
+                contexts.setdefault(gid, []).append(name)
         hits: list[Hit] = []
         for gid in sorted(joined.keys() | contexts.keys()):
-            ctx = contexts.get(gid, {})
+            fields = tuple(sorted(contexts.get(gid, ())))
             keyed = sorted(
                 ((self._symptom_key(s), s) for s in joined.get(gid, ())),
                 key=lambda pair: pair[0],  # stable: equal keys keep report order
             )
-            ckey = tuple(sorted((n, compiled.bucket(n, v)) for n, v in ctx.items()))
-            key = (gid, tuple(k for k, _ in keyed), ckey)
-            hits += self._decide_unit(key, [s for _, s in keyed], ctx, None)
+            ckey = tuple((n, compiled.bucket(n, facts.context[n])) for n in fields)
+            ordered = tuple(s for _, s in keyed)
+            self._pending.unit = (ordered, fields, facts.context, None, False)
+            decision = self._lookup((gid, tuple(k for k, _ in keyed), ckey))
+            hits += [(name, tuple([ordered[p] for p in where])) for name, where in decision]
         return hits
 
-    def _decide_unit(
-        self,
-        key: Any,
-        ordered: list[SymptomFact],
-        context: dict[str, Any],
-        keep: frozenset[str] | None,
-        symptomless: bool = False,
-    ) -> Sequence[Hit]:
-        """One unit's decision: from the cache, or from durable_rules and then cached.
+    def _miss(self, key: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        """A unit never decided before (or evicted): ask durable_rules.
 
-        ``keep`` limits the decision to the rules this unit is responsible for (others fire
-        on the same facts but are decided by their own unit); ``symptomless`` keeps only
-        rules that name no symptom.
+        The unit's facts are in ``self._pending.unit``: its symptoms in key order, the
+        context fields it sees, the report's context, and which rules it is responsible
+        for (``keep``; others fire on the same facts but are decided by their own unit) or
+        ``symptomless`` to keep only rules that name no symptom.
         """
-        # Reads take no lock: a dict lookup is atomic under the GIL, and an entry evicted
-        # between get and move_to_end is simply not refreshed. The hit counter may miss a
-        # count under threads; it is a statistic, never a decision.
-        decision = self._cache.get(key)
-        if decision is not None:
-            self._hits += 1
-            try:  # noqa: SIM105 - cheaper than contextlib.suppress on the hot path
-                self._cache.move_to_end(key)
-            except KeyError:
-                pass
-            if not ordered:
-                return decision  # stored as Hits already (see below)
-            if len(ordered) == 1:
-                one = (ordered[0],)
-                return [(name, one if where else ()) for name, where in decision]
-            return [(name, tuple([ordered[p] for p in where])) for name, where in decision]
-        fresh, hits = self._run(ordered, context)
-        if keep is not None or symptomless:
+        ordered, fields, context, keep, symptomless = self._pending.unit
+        fresh, _ = self._run(list(ordered), {f: context[f] for f in fields if f in context})
+        if keep is not None:
+            fresh = [pair for pair in fresh if pair[0] in keep]
+        elif symptomless:
             with_symptom = self._compiled.with_symptom
-            wanted = [
-                i
-                for i, (name, _) in enumerate(fresh)
-                if (name in keep if keep is not None else name not in with_symptom)
-            ]
-            fresh = [fresh[i] for i in wanted]
-            hits = [hits[i] for i in wanted]
+            fresh = [pair for pair in fresh if pair[0] not in with_symptom]
         if ordered:
-            stored = tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
-        else:  # nothing to map back: keep the Hits themselves (immutable)
-            stored = tuple((name, ()) for name, _ in fresh)
-        with self._lock:
-            self._misses += 1
-            self._cache[key] = stored
-            if len(self._cache) > self._maxsize:
-                self._cache.popitem(last=False)
-        return hits
+            return tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
+        # nothing to map back: the Hits themselves (immutable), returned as they are
+        return tuple((name, ()) for name, _ in fresh)
