@@ -240,3 +240,24 @@ def test_a_refused_fact_is_an_engine_failure_and_leaves_nothing(
     assert runtime.leftover_facts() == []
     # and the runtime still works
     assert runtime.run([{"t": "s", "code": "suicidal_thoughts", "sev": 2}])
+
+
+def test_a_dropped_engine_is_freed_at_once() -> None:
+    # no reference cycle: the C ruleset goes with the last reference, not at a later
+    # garbage collection
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        engine = Engine.load(STARTER)
+        engine.evaluate({"symptoms": [{"name": "tired", "days": 4}]})
+        runtime = weakref.ref(engine._runtime)
+        del engine
+        assert runtime() is None
+    finally:
+        gc.enable()
+
+
+def test_no_facts_fire_nothing(uncached_starter_engine: Engine) -> None:
+    assert uncached_starter_engine._runtime.run([]) == []

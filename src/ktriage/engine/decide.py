@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,9 @@ _NOTHING = (False, False, False, False, False)
 # One durable_rules rule that fired, and the symptom facts it matched. A plain tuple:
 # a NamedTuple's constructor is a Python function, and hits are built on every evaluation.
 Hit = tuple[str, tuple[SymptomFact, ...]]
+# A unit's cached decision: each rule that fired with the positions of its symptoms (for a
+# unit without symptoms, positions are empty and the pairs are Hits as they are).
+Decision = tuple[tuple[str, tuple[Any, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,15 @@ class Decider:
         self._runtime = runtime
         self._maxsize = max(0, cache_size)
         # The decisions, in functools' LRU cache (its bookkeeping runs in C). A key holds
-        # only the reduced facts; on a miss, _miss finds the unit's real facts where this
+        # only the reduced facts; on a miss, the miss function finds the real facts where this
         # thread left them (self._pending) and asks durable_rules. A decision is a tuple
         # of (rule, positions) pairs, or the Hits themselves for units without symptoms.
         self._pending = threading.local()
-        self._lookup = functools.lru_cache(maxsize=self._maxsize)(self._miss)
+        # The miss function holds no reference to self: a cycle through the cache would
+        # keep a dropped engine (and its C ruleset) alive until a full garbage collection.
+        self._lookup = functools.lru_cache(maxsize=self._maxsize)(
+            _miss_function(runtime, compiled.with_symptom, self._pending)
+        )
         self._relevant = {
             code: tuple(
                 name in attrs
@@ -90,20 +98,11 @@ class Decider:
     # -- one call for the whole report --------------------------------------------------
 
     def _uncached(self, facts: Facts) -> list[Hit]:
-        return self._run(list(facts.symptoms), facts.context)[1]
-
-    def _run(
-        self, symptoms: list[SymptomFact], context: dict[str, Any]
-    ) -> tuple[list[tuple[str, tuple[int, ...]]], list[Hit]]:
-        fired = self._runtime.run([*[s.durable() for s in symptoms], {"t": "c", **context}])
-        last = len(symptoms)  # the context fact's position
-        decision = []
-        hits = []
-        for name, positions in fired:
-            where = tuple(CONTEXT if p == last else p for p in positions)
-            decision.append((name, where))
-            hits.append((name, tuple(symptoms[p] for p in where if p != CONTEXT)))
-        return decision, hits
+        symptoms = facts.symptoms
+        return [
+            (name, tuple(symptoms[p] for p in where if p != CONTEXT))
+            for name, where in _ask(self._runtime, symptoms, facts.context)
+        ]
 
     # -- cached decisions, one per independent unit -------------------------------------
 
@@ -202,22 +201,40 @@ class Decider:
             hits += [(name, tuple([ordered[p] for p in where])) for name, where in decision]
         return hits
 
-    def _miss(self, key: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+
+def _ask(
+    runtime: Runtime, symptoms: Sequence[SymptomFact], context: dict[str, Any]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """What durable_rules fires on these facts: each rule with the positions of the
+    symptoms it matched (CONTEXT for the context fact)."""
+    fired = runtime.run([*[s.durable() for s in symptoms], {"t": "c", **context}])
+    last = len(symptoms)  # the context fact's position
+    return [
+        (name, tuple(CONTEXT if p == last else p for p in positions)) for name, positions in fired
+    ]
+
+
+def _miss_function(
+    runtime: Runtime, with_symptom: frozenset[str], pending: threading.local
+) -> Callable[[Any], Decision]:
+    def miss(key: Any) -> Decision:
         """A unit never decided before (or evicted): ask durable_rules.
 
-        The unit's facts are in ``self._pending.unit``: its symptoms in key order, the
-        context fields it sees, the report's context, and which rules it is responsible
-        for (``keep``; others fire on the same facts but are decided by their own unit) or
-        ``symptomless`` to keep only rules that name no symptom.
+        The unit's facts are in ``pending.unit``, set by the caller just before the
+        lookup: its symptoms in key order, the context fields it sees, the report's
+        context, and which rules it is responsible for (``keep``; others fire on the
+        same facts but are decided by their own unit) or ``symptomless`` to keep only
+        rules that name no symptom.
         """
-        ordered, fields, context, keep, symptomless = self._pending.unit
-        fresh, _ = self._run(list(ordered), {f: context[f] for f in fields if f in context})
+        ordered, fields, context, keep, symptomless = pending.unit
+        fresh = _ask(runtime, ordered, {f: context[f] for f in fields if f in context})
         if keep is not None:
             fresh = [pair for pair in fresh if pair[0] in keep]
         elif symptomless:
-            with_symptom = self._compiled.with_symptom
             fresh = [pair for pair in fresh if pair[0] not in with_symptom]
         if ordered:
             return tuple((name, tuple(p for p in where if p != CONTEXT)) for name, where in fresh)
         # nothing to map back: the Hits themselves (immutable), returned as they are
         return tuple((name, ()) for name, _ in fresh)
+
+    return miss

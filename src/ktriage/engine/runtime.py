@@ -102,6 +102,8 @@ class Runtime:
         with self._lock:
             if not self._release.alive:
                 raise EngineFailure("this engine was closed")
+            if not facts:
+                return []  # nothing to assert (the engine would read an unset state)
             first = self._next_id
             self._next_id += len(facts)
             # The id goes first: a fired rule's message repeats each matched fact's text
@@ -150,7 +152,14 @@ class Runtime:
                         fired.append((name, tuple([p - first for p in positions])))
                 message = _engine.complete_and_start_action(handle, state)
         except BaseException:
-            _engine.abandon_action(handle, state)
+            # Complete the remaining actions rather than abandon them: an abandoned action
+            # stays queued, and the retract that follows would leave it pointing at freed
+            # facts (reading them is undefined behaviour in the C engine).
+            try:
+                while _engine.complete_and_start_action(handle, state) is not None:
+                    pass
+            except Exception:
+                _engine.abandon_action(handle, state)
             raise
         return fired
 
