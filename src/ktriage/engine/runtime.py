@@ -10,7 +10,7 @@ project's machines (see the shared notes and ``tests/test_runtime.py``):
   (``error code: 307``) and wrong results. Triage needs neither timers nor state, so this
   module creates the ruleset itself, starts no thread, and runs the action loop that
   ``Host`` runs (start an action, record it, complete it and start the next) without the
-  wrappers: half the cost of an evaluation through ``Host``
+  wrappers: about a third of the cost of the same facts through ``Host``
   (``benchmarks/bench_engine.py``), and ``tests/test_runtime.py`` checks that it fires
   exactly what ``Host`` fires. One lock serialises every evaluation (the C engine holds
   the GIL anyway; processes give parallelism).
