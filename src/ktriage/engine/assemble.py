@@ -184,10 +184,9 @@ class Assembler:
         return self.fill(report, facts, self.plan(facts, hits))
 
     def plan(self, facts: Facts, hits: list[Hit]) -> Plan:
-        """Everything a Result says that does not depend on the report's real values.
-
-        Two reports with the same reduced facts (see decide.py) get the same plan, so a
-        plan can be reused: only ``fill`` reads the values.
+        """Everything a Result says that depends only on what fired: the level, the
+        ranked advice and, for each piece, which symptoms and fields it cites. The
+        report's values are read only by ``fill``.
         """
         texts = self._texts
         # rule id -> symptom positions and context fields it explains itself with
@@ -243,25 +242,12 @@ class Assembler:
         advice_memo = self._advice
         items = []
         for rule_id, spec in plan.advice:
+            words_of = [
+                describe(symptoms[what]) if isinstance(what, int) else field_text(what, context)
+                for what in spec
+            ]
             # two identical symptoms read the same: the text is listed once, at the first
-            if len(spec) == 1:
-                what = spec[0]
-                because: tuple[str, ...] = (
-                    describe(symptoms[what])
-                    if isinstance(what, int)
-                    else field_text(what, context),
-                )
-            else:
-                because = tuple(
-                    dict.fromkeys(
-                        [
-                            describe(symptoms[what])
-                            if isinstance(what, int)
-                            else field_text(what, context)
-                            for what in spec
-                        ]
-                    )
-                )
+            because = tuple(words_of) if len(words_of) == 1 else tuple(dict.fromkeys(words_of))
             key = (rule_id, because)
             advice = advice_memo.get(key)
             if advice is None:
