@@ -104,18 +104,27 @@ def if_chain(report: dict[str, Any], lookup: Callable[[str], str | None]) -> str
 # -- raw durable_rules on the same facts -------------------------------------------------
 
 
-def raw_durable(ruleset: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
+def quiet_host(
+    name: str, ruleset: dict[str, Any], action: Callable[[str], Callable[[Any], None]]
+) -> Any:
+    """durable_rules' own Host with ``ruleset`` registered as ``name``, no timer threads,
+    and ``action(rule)`` run when a rule fires (it must take exactly one parameter)."""
     from durable.engine import Host
 
     class QuietHost(Host):  # type: ignore[misc]
         def _run(self) -> None:
             pass
 
-        def get_action(self, name: str) -> Callable[[Any], None]:
-            return lambda c: None
+        def get_action(self, rule: str) -> Callable[[Any], None]:
+            return action(rule)
 
     host = QuietHost()
-    host.register_rulesets({"raw": copy.deepcopy(ruleset)})
+    host.register_rulesets({name: copy.deepcopy(ruleset)})
+    return host
+
+
+def raw_durable(ruleset: dict[str, Any]) -> Callable[[list[dict[str, Any]]], None]:
+    host = quiet_host("raw", ruleset, lambda rule: lambda c: None)
     counter = iter(range(1, 10**12))
 
     def run(facts: list[dict[str, Any]]) -> None:

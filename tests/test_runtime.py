@@ -180,27 +180,19 @@ def _host_fired(engine: Engine, facts: list[list[dict]]) -> list[list[tuple[str,
     """What durable_rules' own Python Host fires on each report's facts, by position."""
     import copy
 
-    from durable.engine import Host
+    from benchmarks.bench_engine import quiet_host
 
     fired: list[tuple[str, tuple[int, ...]]] = []
     aliases = {name: rule.aliases for name, rule in engine._compiled.compiled.items()}
 
-    def action(name: str):  # one parameter, as durable_rules requires
+    def action(name: str):
         def run(c) -> None:
             if aliases.get(name):
                 fired.append((name, tuple(c._m[a]["id"] for a in aliases[name])))
 
         return run
 
-    class QuietHost(Host):
-        def _run(self) -> None:
-            pass
-
-        def get_action(self, name: str):
-            return action(name)
-
-    host = QuietHost()
-    host.register_rulesets({"host": copy.deepcopy(engine.ruleset)})
+    host = quiet_host("host", engine.ruleset, action)
     out = []
     next_id = 10**9
     for report in copy.deepcopy(facts):
