@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -98,14 +99,13 @@ class Health(BaseModel):
     rule_pack: RulePackInfo
 
 
-def error_response(status: int, errors: list[FieldError] | list[tuple[str, str]]) -> JSONResponse:
-    items = [
-        {"field": e.field, "message": e.message}
-        if isinstance(e, FieldError)
-        else {"field": e[0], "message": e[1]}
-        for e in errors
-    ]
-    return JSONResponse({"errors": items}, status_code=status)
+def error_items(errors: Sequence[FieldError]) -> list[dict[str, str]]:
+    """Field errors as the JSON the service answers with."""
+    return [{"field": e.field, "message": e.message} for e in errors]
+
+
+def error_response(status: int, errors: Sequence[FieldError]) -> JSONResponse:
+    return JSONResponse({"errors": error_items(errors)}, status_code=status)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -256,21 +256,19 @@ def create_app(
             f" {engine.info.name} {engine.info.version}."
         ),
     )
-    app.state.engine = engine
-    app.state.max_batch = max_batch
     app.add_middleware(Guard, max_body=max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            (".".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "invalid")))
+            FieldError(".".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "invalid")))
             for e in exc.errors()
         ]
         return error_response(422, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        response = error_response(exc.status_code, [("", str(exc.detail))])
+        response = error_response(exc.status_code, [FieldError("", str(exc.detail))])
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -314,11 +312,13 @@ def create_app(
             return error_response(422, exc.errors)
         if not isinstance(items, list):
             return error_response(
-                422, [("", f"a batch must be a JSON list of reports, got {json_type(items)}")]
+                422,
+                [FieldError("", f"a batch must be a JSON list of reports, got {json_type(items)}")],
             )
         if len(items) > max_batch:
             return error_response(
-                422, [("", f"a batch holds at most {max_batch} reports, got {len(items)}")]
+                422,
+                [FieldError("", f"a batch holds at most {max_batch} reports, got {len(items)}")],
             )
         results = await run_in_threadpool(_evaluate_all, engine, items)
         return JSONResponse({"results": results})
@@ -342,7 +342,7 @@ def create_app(
         except KeyError:
             hint = suggest(rule_id, [r.id for r in engine.pack.rules])
             message = f"no rule {rule_id!r}" + (f"; did you mean {hint!r}?" if hint else "")
-            return error_response(404, [("rule_id", message)])
+            return error_response(404, [FieldError("rule_id", message)])
         return {
             **rule_summary(rule),
             "note": rule.note,
@@ -357,13 +357,17 @@ def create_app(
             ],
         }
 
+    # built once: pydantic builds a model's JSON Schema anew on every call
+    report_json_schema = Report.model_json_schema()
+    result_json_schema = Result.model_json_schema(mode="serialization")
+
     @app.get("/v1/schema/report", summary="JSON Schema of a Report (the request)")
     async def schema_report() -> dict[str, Any]:
-        return Report.model_json_schema()
+        return report_json_schema
 
     @app.get("/v1/schema/result", summary="JSON Schema of a Result (the response)")
     async def schema_result() -> dict[str, Any]:
-        return Result.model_json_schema(mode="serialization")
+        return result_json_schema
 
     @app.get("/healthz", response_model=Health, summary="Liveness, and the loaded pack")
     async def healthz() -> Any:
@@ -406,7 +410,7 @@ def _evaluate_all(engine: Engine, items: list[Any]) -> list[dict[str, Any]]:
             out.append(
                 {
                     "index": i,
-                    "errors": [{"field": e.field, "message": e.message} for e in exc.errors],
+                    "errors": error_items(exc.errors),
                 }
             )
             continue

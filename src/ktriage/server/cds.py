@@ -14,6 +14,7 @@ Feedback is counted per service and outcome; nothing else of it is kept.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import uuid
@@ -29,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import Engine, FieldError, InvalidReport, Result
 from ..engine.intake import field_errors, load_json, parse_report
 from ..engine.models import Advice, Escalation
+from .app import error_response
 
 RECENT_DAYS = 30
 PATIENT_VIEW = "ktriage-patient-view"
@@ -115,6 +117,7 @@ class FeedbackReceived(BaseModel):
     received: int
 
 
+@functools.cache
 def _fhir_available() -> bool:
     try:
         from .. import fhir  # noqa: F401
@@ -176,13 +179,6 @@ def services() -> list[dict[str, Any]]:
     return out
 
 
-def _error(status: int, errors: list[FieldError]) -> JSONResponse:
-    return JSONResponse(
-        {"errors": [{"field": e.field, "message": e.message} for e in errors]},
-        status_code=status,
-    )
-
-
 _CDS_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such service."},
     412: {"description": "Required prefetch data is missing."},
@@ -196,6 +192,8 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
     feedback_counts: Counter[tuple[str, str]] = Counter()
     app.state.cds_feedback = feedback_counts
     request_schema = CDSRequest.model_json_schema()
+    listed = services()  # what is installed does not change while the server runs
+    known = {s["id"]: s for s in listed}
 
     @app.get(
         "/cds-services",
@@ -204,7 +202,7 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
         summary="CDS Hooks discovery",
     )
     async def discovery() -> Any:
-        return {"services": services()}
+        return {"services": listed}
 
     @app.post(
         "/cds-services/{service_id}",
@@ -220,15 +218,14 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
         },
     )
     async def call_service(service_id: str, request: Request) -> Any:
-        known = {s["id"]: s for s in services()}
         service = known.get(service_id)
         if service is None:
-            return _error(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
+            return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
         parsed = _parse(await request.body(), CDSRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
         if parsed.hook != service["hook"]:
-            return _error(
+            return error_response(
                 422,
                 [
                     FieldError(
@@ -255,8 +252,8 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
         },
     )
     async def feedback(service_id: str, request: Request) -> Any:
-        if service_id not in {s["id"] for s in services()}:
-            return _error(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
+        if service_id not in known:
+            return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
         parsed = _parse(await request.body(), FeedbackRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
@@ -270,13 +267,13 @@ def _parse(body: bytes, model: type[BaseModel]) -> Any:
     try:
         data = load_json(body)
     except InvalidReport as exc:
-        return _error(422, exc.errors)
+        return error_response(422, exc.errors)
     if not isinstance(data, dict):
-        return _error(422, [FieldError("", "the body must be a JSON object")])
+        return error_response(422, [FieldError("", "the body must be a JSON object")])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        return _error(422, field_errors(exc, model))
+        return error_response(422, field_errors(exc, model))
 
 
 # -- patient-view ------------------------------------------------------------------------
@@ -285,10 +282,10 @@ def _parse(body: bytes, model: type[BaseModel]) -> Any:
 async def _patient_view(engine: Engine, req: CDSRequest) -> Any:
     patient_id = req.context.get("patientId")
     if not isinstance(patient_id, str) or not patient_id:
-        return _error(422, [FieldError("context.patientId", "is required (a Patient id)")])
+        return error_response(422, [FieldError("context.patientId", "is required (a Patient id)")])
     prefetch = req.prefetch or {}
     if "observations" not in prefetch:
-        return _error(
+        return error_response(
             412,
             [
                 FieldError(
@@ -299,7 +296,7 @@ async def _patient_view(engine: Engine, req: CDSRequest) -> Any:
         )
     failed = _prefetch_failed(prefetch["observations"])
     if failed:
-        return _error(412, [FieldError("prefetch.observations", failed)])
+        return error_response(412, [FieldError("prefetch.observations", failed)])
     return await run_in_threadpool(_triage_prefetch, engine, prefetch, patient_id)
 
 
@@ -346,7 +343,7 @@ def _triage_prefetch(engine: Engine, prefetch: dict[str, Any], patient_id: str) 
             entries.append({"resource": value})
             origins.append(f"prefetch.{key}")
     if problems:
-        return _error(422, problems)
+        return error_response(422, problems)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     now = datetime.now(UTC)
     try:
@@ -394,7 +391,7 @@ async def _symptom_report(engine: Engine, req: CDSRequest) -> Any:
     has_report = "report" in ctx
     has_qr = "questionnaireResponse" in ctx
     if has_report == has_qr:
-        return _error(
+        return error_response(
             422,
             [
                 FieldError(
@@ -405,7 +402,7 @@ async def _symptom_report(engine: Engine, req: CDSRequest) -> Any:
             ],
         )
     if has_qr and not _fhir_available():
-        return _error(
+        return error_response(
             422,
             [FieldError("context.questionnaireResponse", "install ktriage[fhir] to read FHIR")],
         )
@@ -434,7 +431,7 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
             FieldError(f"context.{key}" + (f".{e.field}" if e.field else ""), e.message)
             for e in exc.errors
         ]
-        return _error(422, errors)
+        return error_response(422, errors)
     return {"cards": cards(result)}
 
 
