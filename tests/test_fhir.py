@@ -8,14 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 
 pytest.importorskip("fhir.resources")
 
 from ktriage import Engine, InvalidReport, Report
-from ktriage.cli_service import fhir as fhir_group
+from ktriage.cli import main
 from ktriage.fhir import (
     BASELINE_EXTENSION,
     GLUCOSE_MMOL_TO_MG_DL,
@@ -416,14 +415,8 @@ def test_questionnaire_response_entered_in_error_is_skipped(engine: Engine) -> N
 # -- the CLI commands --------------------------------------------------------------------
 
 
-@click.group()
-@click.option("--rules")
-@click.pass_context
-def _cli(ctx: click.Context, rules: str | None) -> None:
-    ctx.obj = {"rules": rules}
-
-
-_cli.add_command(fhir_group)
+# the real command group: --rules and KTRIAGE_RULES must reach these commands
+_cli = main
 
 
 def test_cli_questionnaire_prints_json() -> None:
@@ -464,3 +457,14 @@ def test_cli_without_the_fhir_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.output.strip() == (
         "error: FHIR support needs the fhir extra: pip install 'ktriage[fhir]'"
     )
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_cli_fhir_commands_use_the_chosen_pack(tmp_path: Path, how: str) -> None:
+    # --rules and KTRIAGE_RULES reach the fhir commands (they once fell back to the
+    # shipped pack without a word)
+    args = ["--rules", str(tmp_path)] if how == "option" else []
+    env = {"KTRIAGE_RULES": str(tmp_path)} if how == "env" else {}
+    out = CliRunner().invoke(main, [*args, "fhir", "questionnaire"], env=env)
+    assert out.exit_code == 2
+    assert out.output == f"error: {tmp_path}: the pack has no pack.yaml\n"

@@ -10,7 +10,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 
@@ -23,7 +22,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from ktriage import Engine, InvalidReport, Report, Result, RulePackError  # noqa: E402
-from ktriage.cli_service import serve  # noqa: E402
+from ktriage.cli import main  # noqa: E402
 from ktriage.server import create_app  # noqa: E402
 
 STARTER = Path(__file__).parent / "data" / "starter"
@@ -319,14 +318,8 @@ def test_broken_pack_refuses_to_start(tmp_path: Path) -> None:
         create_app(rules=str(tmp_path))
 
 
-@click.group()
-@click.option("--rules")
-@click.pass_context
-def _cli(ctx: click.Context, rules: str | None) -> None:
-    ctx.obj = {"rules": rules}
-
-
-_cli.add_command(serve)
+# the real command group: --rules and KTRIAGE_RULES must reach these commands
+_cli = main
 
 
 def test_serve_command_with_a_broken_pack_exits_2(tmp_path: Path) -> None:

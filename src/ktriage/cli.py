@@ -15,25 +15,17 @@ from typing import IO, Any, NoReturn, TextIO
 
 import click
 
-from . import Engine, InvalidReport, KtriageError, Report, Result, RulePackError
+from . import Engine, InvalidReport, KtriageError, Report, Result
+from .cli_pack import EXIT_USAGE, Problem, fhir_module, load_rule_pack, rules_path
 from .engine.models import Escalation
 from .engine.pack import RulePack, load_pack
 
-EXIT_OK, EXIT_BATCH_ERRORS, EXIT_USAGE, EXIT_FAIL_ON = 0, 1, 2, 3
+EXIT_OK, EXIT_BATCH_ERRORS, EXIT_FAIL_ON = 0, 1, 3
 EXIT_INTERRUPTED = 130
 LEVELS = [level.value for level in Escalation]
 
 
 # -- errors: always one line on stderr -----------------------------------------------------
-
-
-class Problem(click.ClickException):
-    """Bad input of any kind: printed as ``error: <message>``, exit 2."""
-
-    exit_code = EXIT_USAGE
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 
 class _UsageProblem(click.UsageError):
@@ -82,27 +74,16 @@ def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
 # -- loading the pack ----------------------------------------------------------------------
 
 
-def _rules_path(ctx: click.Context) -> str | None:
-    return ctx.find_root().params.get("rules") or os.environ.get("KTRIAGE_RULES") or None
-
-
 def _engine(ctx: click.Context, path: str | None = None) -> Engine:
     try:
-        return Engine.load(path or _rules_path(ctx))
+        return Engine.load(path or rules_path(ctx))
     except KtriageError as exc:  # RulePackError, or EngineFailure from durable_rules
-        raise Problem(str(exc)) from None
-
-
-def _pack(ctx: click.Context) -> RulePack:
-    try:
-        return load_pack(_rules_path(ctx))
-    except RulePackError as exc:
         raise Problem(str(exc)) from None
 
 
 def _complete_rule_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     try:
-        pack = load_pack(_rules_path(ctx))
+        pack = load_pack(rules_path(ctx))
     except KtriageError:
         return []
     return [r.id for r in pack.rules if r.id.startswith(incomplete)]
@@ -141,7 +122,7 @@ def main(ctx: click.Context, rules: str | None, version: bool) -> None:
         from . import __version__  # importlib.metadata is slow to import: only on demand
 
         click.echo(f"ktriage {__version__}")
-        pack = _pack(ctx)
+        pack = load_rule_pack(ctx)
         click.echo(f"rule pack {pack.name} {pack.version} (sha256 {pack.sha256[:12]})")
         ctx.exit(EXIT_OK)
     if ctx.invoked_subcommand is None:
@@ -262,13 +243,9 @@ def check(
 
 
 def _from_fhir(data: bytes, pack: RulePack) -> Report:
-    try:
-        from .fhir import report_from_fhir
-    except ImportError:
-        raise Problem(
-            "--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'"
-        ) from None
-    return report_from_fhir(data, pack)
+    fhir = fhir_module("--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'")
+    report: Report = fhir.report_from_fhir(data, pack)
+    return report
 
 
 # -- intake --------------------------------------------------------------------------------
@@ -444,7 +421,7 @@ def rules_list(ctx: click.Context, fmt: str) -> None:
     """
     from . import render
 
-    pack = _pack(ctx)
+    pack = load_rule_pack(ctx)
     if fmt == "json":
         data = [
             {"id": r.id, "escalation": r.escalation.value, "red_flag": r.red_flag, "title": r.title}
@@ -469,7 +446,7 @@ def rules_show(ctx: click.Context, rule_id: str, fmt: str) -> None:
     from . import render
     from .engine.intake import suggest
 
-    pack = _pack(ctx)
+    pack = load_rule_pack(ctx)
     try:
         rule = pack.rule(rule_id)
     except KeyError:
@@ -561,7 +538,7 @@ def rules_docs(ctx: click.Context) -> None:
         from .engine.catalogue import render_catalogue
     except ImportError:
         raise Problem("the rule catalogue is not available in this version of ktriage") from None
-    click.echo(render_catalogue(_pack(ctx)), nl=False)
+    click.echo(render_catalogue(load_rule_pack(ctx)), nl=False)
 
 
 # -- schema --------------------------------------------------------------------------------

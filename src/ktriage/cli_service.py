@@ -7,44 +7,30 @@ fhir.resources are imported inside the commands, so ``ktriage`` works without th
 from __future__ import annotations
 
 import json
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from . import InvalidReport, RulePackError
+from .cli_pack import Problem, fhir_module, load_rule_pack, missing, rules_path
 
-EXIT_USAGE = 2
 _SERVER_MODULES = {"fastapi", "uvicorn", "starlette", "anyio", "h11"}
-_FHIR_MODULES = {"fhir", "fhir.resources", "fhir_core"}
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def _missing(exc: ImportError, modules: set[str]) -> bool:
-    name = (exc.name or "").split(".")[0]
-    return name in modules or (exc.name or "") in modules
-
-
-def _rules(ctx: click.Context) -> str | None:
-    obj = ctx.find_root().obj
-    return obj.get("rules") if isinstance(obj, dict) else None
+_NO_FHIR = "FHIR support needs the fhir extra: pip install 'ktriage[fhir]'"
 
 
 def _serve(rules: str | None, host: str, port: int, access_log: bool) -> None:
     try:
         from .server import run
     except ImportError as exc:
-        if _missing(exc, _SERVER_MODULES):
-            _fail("the HTTP service needs the server extra: pip install 'ktriage[server]'")
+        if missing(exc, _SERVER_MODULES):
+            raise Problem(
+                "the HTTP service needs the server extra: pip install 'ktriage[server]'"
+            ) from None
         raise
     try:
         run(host=host, port=port, rules=rules, access_log=access_log)
     except RulePackError as exc:
-        _fail(f"cannot start: {exc}")
+        raise Problem(f"cannot start: {exc}") from None
 
 
 _host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -69,7 +55,7 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
 
     Example: ktriage serve --host 127.0.0.1 --port 8000
     """
-    _serve(_rules(ctx), host, port, access_log)
+    _serve(rules_path(ctx), host, port, access_log)
 
 
 @click.command()
@@ -87,25 +73,6 @@ def serve_main(rules: str | None, host: str, port: int, access_log: bool) -> Non
     _serve(rules, host, port, access_log)
 
 
-def _fhir_module() -> Any:
-    try:
-        from . import fhir
-    except ImportError as exc:
-        if _missing(exc, _FHIR_MODULES):
-            _fail("FHIR support needs the fhir extra: pip install 'ktriage[fhir]'")
-        raise
-    return fhir
-
-
-def _pack(ctx: click.Context) -> Any:
-    from . import load_pack
-
-    try:
-        return load_pack(_rules(ctx))
-    except RulePackError as exc:
-        _fail(str(exc))
-
-
 @click.group()
 def fhir() -> None:
     """FHIR input: the symptom questionnaire, and reading FHIR into a Report.
@@ -121,8 +88,8 @@ def questionnaire(ctx: click.Context) -> None:
 
     Example: ktriage fhir questionnaire
     """
-    module = _fhir_module()
-    click.echo(json.dumps(module.questionnaire(_pack(ctx)), indent=2, ensure_ascii=False))
+    module = fhir_module(_NO_FHIR)
+    click.echo(json.dumps(module.questionnaire(load_rule_pack(ctx)), indent=2, ensure_ascii=False))
 
 
 @fhir.command()
@@ -133,11 +100,11 @@ def report(ctx: click.Context, file: Any) -> None:
 
     Example: ktriage fhir report bundle.json
     """
-    module = _fhir_module()
+    module = fhir_module(_NO_FHIR)
     try:
-        reading = module.read_fhir(file.read(), _pack(ctx))
+        reading = module.read_fhir(file.read(), load_rule_pack(ctx))
     except InvalidReport as exc:
-        _fail("; ".join(str(e) for e in exc.errors))
+        raise Problem("; ".join(str(e) for e in exc.errors)) from None
     for note in reading.skipped:
         click.echo(f"skipped: {note}", err=True)
     out = reading.report.model_dump(mode="json", exclude_defaults=True)

@@ -1,0 +1,57 @@
+"""What every CLI command shares: the rule pack it runs on, the optional extras it may
+need, and the one-line error with exit code 2.
+
+Its own module so that cli.py and cli_service.py both use it: cli_service.py is also the
+entry point of ``python -m ktriage.server`` and cannot import cli.py at its top.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import IO, Any
+
+import click
+
+from .engine.errors import RulePackError
+from .engine.pack import RulePack, load_pack
+
+EXIT_USAGE = 2
+_FHIR_MODULES = {"fhir", "fhir_core"}
+
+
+class Problem(click.ClickException):
+    """Bad input of any kind: printed as ``error: <message>``, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def rules_path(ctx: click.Context) -> str | None:
+    """The pack folder given with ``--rules`` or ``KTRIAGE_RULES``; None: the shipped one."""
+    return ctx.find_root().params.get("rules") or os.environ.get("KTRIAGE_RULES") or None
+
+
+def load_rule_pack(ctx: click.Context) -> RulePack:
+    try:
+        return load_pack(rules_path(ctx))
+    except RulePackError as exc:
+        raise Problem(str(exc)) from None
+
+
+def missing(exc: ImportError, modules: set[str]) -> bool:
+    """Whether ``exc`` says that one of ``modules`` (top-level names) is not installed."""
+    return (exc.name or "").split(".")[0] in modules
+
+
+def fhir_module(message: str) -> Any:
+    """``ktriage.fhir``, or a Problem saying ``message`` when the fhir extra is missing."""
+    try:
+        return importlib.import_module(f"{__package__}.fhir")
+    except ImportError as exc:
+        # fhir.resources is missing, or ktriage.fhir itself
+        if missing(exc, _FHIR_MODULES) or exc.name == f"{__package__}.fhir":
+            raise Problem(message) from None
+        raise
