@@ -513,7 +513,7 @@ def rules_test(
         from .coverage import example_coverage
 
         floor = 100.0 if min_coverage is None else min_coverage
-        cov = example_coverage(engine)
+        cov = example_coverage(engine.pack, outcomes)
         for rule in cov.never_fired:
             click.echo(f"never fired: {rule.id} ({rule.file}:{rule.line})")
         click.echo(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .engine.pack import Rule
-from .engine.triage import Engine
+from .engine.pack import Rule, RulePack
+from .engine.triage import ExampleOutcome
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,8 @@ class Coverage:
         return 100.0 if self.rules == 0 else 100.0 * self.fired / self.rules
 
 
-def example_coverage(engine: Engine) -> Coverage:
-    """Run every example of every rule and see which rules fired in any of them."""
-    fired: set[str] = set()
-    for rule in engine.pack.rules:
-        for example in rule.examples:
-            fired.update(a.rule for a in engine.evaluate(example.report).advice)
-    never = tuple(r for r in engine.pack.rules if r.id not in fired)
-    return Coverage(len(engine.pack.rules), never)
+def example_coverage(pack: RulePack, outcomes: Iterable[ExampleOutcome]) -> Coverage:
+    """Which of the pack's rules fired in any of its examples (``Engine.run_examples``)."""
+    fired = {rule for outcome in outcomes for rule in outcome.fired_rules}
+    never = tuple(r for r in pack.rules if r.id not in fired)
+    return Coverage(len(pack.rules), never)

@@ -31,6 +31,8 @@ class ExampleOutcome:
     got: Escalation
     fires: bool
     fired: bool
+    # every rule the example's report fired (for coverage)
+    fired_rules: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -126,6 +128,7 @@ class Engine:
                         got=result.escalation,
                         fires=ex.fires,
                         fired=any(a.rule == rule.id for a in result.advice),
+                        fired_rules=tuple(a.rule for a in result.advice),
                     )
                 )
         return out
