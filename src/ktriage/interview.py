@@ -171,16 +171,27 @@ def report_from_options(
             errors.append(FieldError("--route", str(exc)))
     if hours_since_dose is not None:
         treatment["hours_since_dose"] = float(hours_since_dose)
-    data: dict[str, Any] = {"symptoms": parsed_symptoms}
+    data = report_data(parsed_symptoms, measurements, treatment, patient_id)
+    if errors:
+        raise InvalidReport(errors, data)
+    return parse_report(data)
+
+
+def report_data(
+    symptoms: list[dict[str, Any]],
+    measurements: dict[str, float],
+    treatment: dict[str, Any],
+    patient_id: str | None,
+) -> dict[str, Any]:
+    """A report's JSON from what was gathered, leaving out the parts with nothing in them."""
+    data: dict[str, Any] = {"symptoms": symptoms}
     if patient_id is not None:
         data["patient_id"] = patient_id
     if measurements:
         data["measurements"] = measurements
     if treatment:
         data["treatment"] = treatment
-    if errors:
-        raise InvalidReport(errors, data)
-    return parse_report(data)
+    return data
 
 
 # -- the guided intake ---------------------------------------------------------------------
@@ -354,13 +365,7 @@ class Interview:
         treatment: dict[str, Any],
         red_flag: Term | None,
     ) -> Outcome:
-        data: dict[str, Any] = {"symptoms": symptoms}
-        if self.patient_id is not None:
-            data["patient_id"] = self.patient_id
-        if measurements:
-            data["measurements"] = measurements
-        if treatment:
-            data["treatment"] = treatment
+        data = report_data(symptoms, measurements, treatment, self.patient_id)
         return Outcome(parse_report(data), red_flag.code if red_flag else None)
 
 
