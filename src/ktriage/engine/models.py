@@ -68,7 +68,9 @@ class Severity(_Words):
         return SEVERITY_RANK[self]
 
 
-SEVERITY_RANK = {Severity.MILD: 1, Severity.MODERATE: 2, Severity.SEVERE: 3}
+# 1, 2, 3 in the enum's order: the order a rule's ordinal severity tests use too
+# (conditions.py), so facts and rules always rank alike
+SEVERITY_RANK = {member: rank for rank, member in enumerate(Severity, 1)}
 
 
 class Route(_Words):

@@ -14,7 +14,7 @@ Every error names the file, the line and the rule id, and suggests the nearest v
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -143,7 +143,6 @@ class RulePack:
     rules: tuple[Rule, ...]
     sha256: str
     root: str
-    files: tuple[str, ...] = field(default=())
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -165,7 +164,6 @@ def load_pack(path: str | Path | None = None) -> RulePack:
     if not root.is_dir():
         raise RulePackError("a rule pack is a folder holding pack.yaml", file=str(root))
     digest = hashlib.sha256()
-    files: list[str] = []
 
     def read(rel: Path) -> tuple[str, Any]:
         full = root / rel
@@ -175,7 +173,6 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         except OSError as exc:
             raise RulePackError(f"cannot read: {exc.strerror}", file=shown) from None
         digest.update(str(rel.as_posix()).encode() + b"\0" + data + b"\0")
-        files.append(shown)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -215,7 +212,6 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         rules=tuple(rules),
         sha256=digest.hexdigest(),
         root=str(root),
-        files=tuple(files),
     )
     # Some mistakes only show once conditions are normalised (a rule that could fire on an
     # empty report, one that expands too far): compile now so they too fail at load.
