@@ -41,7 +41,7 @@ from benchmarks.workload import random_reports  # noqa: E402
 from ktriage import Engine  # noqa: E402
 from ktriage.engine.facts import extract  # noqa: E402
 from ktriage.engine.intake import parse_report  # noqa: E402
-from ktriage.engine.pack import default_pack_path  # noqa: E402
+from ktriage.engine.pack import default_pack_path, load_pack  # noqa: E402
 
 STARTER = ROOT / "tests" / "data" / "starter"
 LEVELS = ("self_care", "next_visit", "within_24h", "urgent", "emergency")
@@ -184,7 +184,7 @@ def main() -> None:
 
     # 1. triage() with the decision cache, shipped pack
     shipped = default_pack_path()
-    vocab = Engine.load(shipped).pack.vocabulary
+    vocab = load_pack(shipped).vocabulary
     mix = list(random_reports(vocab, 2_000, seed=1))
     cold = max(_cold_pass(shipped, mix) for _ in range(args.repeat))
     out["cached_cold_2k_per_s"] = round(cold)
