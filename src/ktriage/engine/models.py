@@ -104,6 +104,8 @@ MEASUREMENT_FIELDS: dict[str, NumericField] = {
         NumericField("diastolic_bp", "diastolic blood pressure", "mmHg", 20, 200),
         NumericField("heart_rate", "heart rate", "beats/min", 20, 250),
         NumericField("oxygen_saturation_pct", "oxygen saturation", "%", 50, 100),
+        NumericField("temperature_c", "body temperature", "°C", 25, 45),
+        NumericField("respiratory_rate", "respiratory rate", "breaths/min", 2, 80),
         NumericField("fasting_glucose_mg_dl", "fasting glucose", "mg/dL", 10, 1500),
         NumericField("ldl_cholesterol_mg_dl", "LDL cholesterol", "mg/dL", 10, 1000),
         NumericField("triglycerides_mg_dl", "triglycerides", "mg/dL", 10, 10000),
@@ -160,6 +162,8 @@ class Measurements(BaseModel):
     diastolic_bp: _number("diastolic_bp") = None  # type: ignore[valid-type]
     heart_rate: _number("heart_rate") = None  # type: ignore[valid-type]
     oxygen_saturation_pct: _number("oxygen_saturation_pct") = None  # type: ignore[valid-type]
+    temperature_c: _number("temperature_c") = None  # type: ignore[valid-type]
+    respiratory_rate: _number("respiratory_rate") = None  # type: ignore[valid-type]
     fasting_glucose_mg_dl: _number("fasting_glucose_mg_dl") = None  # type: ignore[valid-type]
     ldl_cholesterol_mg_dl: _number("ldl_cholesterol_mg_dl") = None  # type: ignore[valid-type]
     triglycerides_mg_dl: _number("triglycerides_mg_dl") = None  # type: ignore[valid-type]
