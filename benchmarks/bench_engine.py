@@ -165,7 +165,7 @@ def facts_of(engine: Engine, reports: Iterable[dict[str, Any]]) -> list[list[dic
     out = []
     compiled = engine._compiled
     for r in reports:
-        f = extract(parse_report(r), engine.pack.vocabulary, compiled.negated_codes)
+        f = extract(parse_report(r), engine.reader, compiled.negated_codes)
         out.append([s.durable() for s in f.symptoms] + [{"t": "c", **f.context}])
     return out
 

@@ -203,6 +203,7 @@ def test_result_json_round_trips(starter_engine: Engine) -> None:
         "red_flags",
         "advice",
         "unrecognized",
+        "readings",
         "derived",
         "rule_pack",
     }

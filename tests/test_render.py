@@ -68,7 +68,8 @@ def test_rich_on_a_terminal(emergency, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     report, result = emergency
     out = Terminal()
-    print_result(result, explain(Engine.load(STARTER).pack, report, result), file=out)
+    starter = Engine.load(STARTER)
+    print_result(result, explain(starter.pack, report, result, starter.reader), file=out)
     text = out.getvalue()
     assert "\x1b[" in text  # coloured
     assert text.index("EMERGENCY") < text.index("NOT RECOGNISED") < text.index("For the patient")
@@ -96,7 +97,9 @@ def test_dumb_terminal_is_plain(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_result_json_with_explanation(emergency, starter_engine: Engine) -> None:  # type: ignore[no-untyped-def]
     report, result = emergency
-    data = json.loads(result_json(result, explain(starter_engine.pack, report, result)))
+    data = json.loads(
+        result_json(result, explain(starter_engine.pack, report, result, starter_engine.reader))
+    )
     assert data["explanation"]["facts"] == [
         "suicidal thoughts (reported as 'want to die'): moderate",
         "'earache' is not a symptom the rule pack knows",

@@ -10,9 +10,12 @@ from typing import Any
 
 from .engine.errors import EngineFailure, FieldError, InvalidReport, KtriageError, RulePackError
 from .engine.models import (
+    AbsentSymptom,
     Advice,
     Escalation,
     Measurements,
+    Reading,
+    ReadSymptom,
     Report,
     Result,
     Route,
@@ -23,7 +26,7 @@ from .engine.models import (
     Treatment,
 )
 from .engine.pack import RulePack, load_pack
-from .engine.triage import Engine, ExampleOutcome, triage
+from .engine.triage import Engine, ExampleOutcome, ReadingOutcome, read, triage
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AbsentSymptom",
     "Advice",
     "Engine",
     "EngineFailure",
@@ -48,6 +52,9 @@ __all__ = [
     "InvalidReport",
     "KtriageError",
     "Measurements",
+    "ReadSymptom",
+    "Reading",
+    "ReadingOutcome",
     "Report",
     "Result",
     "Route",
@@ -60,5 +67,6 @@ __all__ = [
     "Treatment",
     "__version__",
     "load_pack",
+    "read",
     "triage",
 ]

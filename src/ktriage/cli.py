@@ -141,15 +141,19 @@ def format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _show_result(
-    result: Result, report: Report | None, pack: RulePack, fmt: str, explain: bool
+    result: Result, report: Report | None, engine: Engine, fmt: str, explain: bool
 ) -> None:
     from . import render
 
-    explanation = render.explain(pack, report, result) if explain and report else None
+    explanation = (
+        render.explain(engine.pack, report, result, engine.reader) if explain and report else None
+    )
     if fmt == "json":
         click.echo(render.result_json(result, explanation))
     else:
-        render.print_result(result, explanation, file=sys.stdout)
+        render.print_result(
+            result, explanation, file=sys.stdout, suggest=engine.pack.vocabulary.suggest
+        )
 
 
 # -- check ---------------------------------------------------------------------------------
@@ -237,7 +241,7 @@ def check(
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
     except KtriageError as exc:
         raise Problem(str(exc)) from None
-    _show_result(result, report, engine.pack, fmt, explain)
+    _show_result(result, report, engine, fmt, explain)
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
 
@@ -306,7 +310,7 @@ def intake(
     if outcome.ended_early:
         click.echo("Red flag reported: ending the interview now.", err=True)
     result = engine.evaluate(outcome.report)
-    _show_result(result, outcome.report, engine.pack, fmt, explain)
+    _show_result(result, outcome.report, engine, fmt, explain)
     if save is not None:
         from .render import report_dict
 
@@ -504,11 +508,19 @@ def rules_test(
     """
     engine = _engine(ctx, path)
     outcomes = engine.run_examples()
+    readings = engine.run_reading_examples()
     failed = [o for o in outcomes if not o.passed]
+    failed_readings = [o for o in readings if not o.passed]
     for outcome in failed:
         click.echo(f"FAIL {outcome.describe()}")
+    for reading in failed_readings:
+        click.echo(f"FAIL {reading.describe()}")
+    if readings:
+        click.echo(
+            f"reader: {len(readings) - len(failed_readings)} passed, {len(failed_readings)} failed"
+        )
     click.echo(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
-    code = 1 if failed else 0
+    code = 1 if failed or failed_readings else 0
     if coverage or min_coverage is not None:
         from .coverage import example_coverage
 
@@ -539,6 +551,38 @@ def rules_docs(ctx: click.Context) -> None:
     except ImportError:
         raise Problem("the rule catalogue is not available in this version of ktriage") from None
     click.echo(render_catalogue(load_rule_pack(ctx)), nl=False)
+
+
+# -- read ----------------------------------------------------------------------------------
+
+
+@main.command("read")
+@click.argument("text", nargs=-1, required=True)
+@format_option
+@click.pass_context
+def read_text(ctx: click.Context, text: tuple[str, ...], fmt: str) -> None:
+    """Show how a line of free text is read into symptoms.
+
+    \b
+    Examples:
+      ktriage read "tierd and dizzy, no chest pain"
+      ktriage read --format json "pt c/o SOB"
+    """
+    from . import render
+
+    engine = _engine(ctx)
+    try:
+        reading = engine.read(" ".join(text))
+    except InvalidReport as exc:
+        _invalid(exc)
+    if fmt == "json":
+        click.echo(json.dumps(reading.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return
+    line = render.reading_text(reading, engine.pack.vocabulary.suggest)
+    if line is None:
+        found = reading.symptoms[0]
+        line = f"Read {reading.text!r}: {found.label.lower()}"
+    click.echo(line)
 
 
 # -- schema --------------------------------------------------------------------------------

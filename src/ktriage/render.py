@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -17,8 +18,9 @@ from .engine.conditions import (
     CONTEXT_FIELDS,
 )
 from .engine.facts import describe_field, describe_symptom, extract, symptom_head
-from .engine.models import Escalation, Report, Result
+from .engine.models import Escalation, Reading, Report, Result
 from .engine.pack import Rule, RulePack
+from .engine.reader import Reader
 
 LEVEL_STYLE = {
     Escalation.SELF_CARE: "bold green",
@@ -40,8 +42,8 @@ class Explanation:
         return {"facts": self.facts, "rules": self.rules}
 
 
-def explain(pack: RulePack, report: Report, result: Result) -> Explanation:
-    facts = extract(report, pack.vocabulary, frozenset())
+def explain(pack: RulePack, report: Report, result: Result, reader: Reader) -> Explanation:
+    facts = extract(report, reader, frozenset())
     lines = [
         describe_symptom(s, symptom_head(s.name, s.code, pack.vocabulary)) for s in facts.symptoms
     ]
@@ -70,12 +72,67 @@ def result_json(result: Result, explanation: Explanation | None = None) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def result_text(result: Result, explanation: Explanation | None = None) -> str:
+def reading_text(
+    reading: Reading, suggest: Callable[[str], str | None] | None = None
+) -> str | None:
+    """How one symptom text was read, in one line; None when it was read plainly (one
+    symptom, from the whole text, nothing corrected, raised, negated or left over)."""
+    found = reading.symptoms
+    if not found and not reading.absent and reading.possible_red_flag is None:
+        return None  # nothing read: the text is listed as not recognised
+    if (
+        len(found) == 1
+        and not reading.absent
+        and not reading.unrecognized
+        and reading.possible_red_flag is None
+        and not found[0].corrections
+        and not found[0].severe
+        and found[0].matched.strip().casefold() == reading.text.strip().casefold()
+    ):
+        return None
+    parts = []
+    if reading.possible_red_flag is not None:
+        parts.append(f"POSSIBLE RED FLAG ({reading.possible_red_flag!r}): confirm now")
+    for f in found:
+        notes = [*f.corrections]
+        if f.severe:
+            notes.append("severe")
+        if f.context:
+            notes.append(f"said as {f.context}")
+        if f.matched.casefold() != f.label.casefold() and not f.corrections:
+            notes.insert(0, repr(f.matched))
+        parts.append(f.label.lower() + (f" ({', '.join(notes)})" if notes else ""))
+    for a in reading.absent:
+        parts.append(f"no {a.label.lower()} ({a.cue!r})")
+    for words in reading.unrecognized:
+        hint = suggest(words) if suggest else None
+        parts.append(f"not read: {words!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+    return f"Read {reading.text!r}: " + "; ".join(parts)
+
+
+def unrecognised_names(result: Result, suggest: Callable[[str], str | None] | None) -> str:
+    """The unread words, each with the nearest known symptom word when one is close."""
+    shown = []
+    for name in result.unrecognized:
+        hint = suggest(name) if suggest else None
+        shown.append(repr(name) + (f" (did you mean {hint!r}?)" if hint else ""))
+    return ", ".join(shown)
+
+
+def result_text(
+    result: Result,
+    explanation: Explanation | None = None,
+    suggest: Callable[[str], str | None] | None = None,
+) -> str:
     lines = [f"{result.escalation.value.upper()}: {result.label}"]
     if result.patient_id is not None:
         lines.append(f"Patient: {result.patient_id}")
+    for reading in result.readings:
+        line = reading_text(reading, suggest)
+        if line is not None:
+            lines.append(line)
     if result.unrecognized:
-        names = ", ".join(repr(n) for n in result.unrecognized)
+        names = unrecognised_names(result, suggest)
         lines.append(f"NOT RECOGNISED (a clinician must read these): {names}")
     for item in result.advice:
         flag = " RED FLAG" if item.rule in result.red_flags else ""
@@ -104,15 +161,26 @@ def _source(source: Any) -> str:
     return f"{source.title} <{source.url}>" if source.url else source.title
 
 
-def print_result(result: Result, explanation: Explanation | None = None, *, file: IO[str]) -> None:
+def print_result(
+    result: Result,
+    explanation: Explanation | None = None,
+    *,
+    file: IO[str],
+    suggest: Callable[[str], str | None] | None = None,
+) -> None:
     """Write ``result`` for a person: coloured on a terminal, plain text otherwise."""
     if not is_terminal(file):
-        file.write(result_text(result, explanation) + "\n")
+        file.write(result_text(result, explanation, suggest) + "\n")
         return
-    _rich_result(result, explanation, file)
+    _rich_result(result, explanation, file, suggest)
 
 
-def _rich_result(result: Result, explanation: Explanation | None, file: IO[str]) -> None:
+def _rich_result(
+    result: Result,
+    explanation: Explanation | None,
+    file: IO[str],
+    suggest: Callable[[str], str | None] | None = None,
+) -> None:
     from rich.console import Console, Group
     from rich.panel import Panel
     from rich.text import Text
@@ -124,8 +192,12 @@ def _rich_result(result: Result, explanation: Explanation | None, file: IO[str])
     console.print(head)
     if result.patient_id is not None:
         console.print(f"Patient: {result.patient_id}", markup=False)
+    for reading in result.readings:
+        line = reading_text(reading, suggest)
+        if line is not None:
+            console.print(line, markup=False, style="italic")
     if result.unrecognized:
-        names = ", ".join(repr(n) for n in result.unrecognized)
+        names = unrecognised_names(result, suggest)
         console.print(
             Panel(
                 Text(names),

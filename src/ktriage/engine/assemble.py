@@ -16,8 +16,21 @@ from .compiler import UNRECOGNIZED_CODE, UNRECOGNIZED_RULE, CompiledPack
 from .conditions import CONTEXT_FIELDS
 from .decide import Hit
 from .facts import Facts, SymptomFact, describe_field, describe_symptom, symptom_head
-from .models import LEVEL_LABELS, Advice, Escalation, Report, Result, RulePackInfo, SourceRef
+from .models import (
+    LEVEL_LABELS,
+    AbsentSymptom,
+    Advice,
+    Escalation,
+    Reading,
+    ReadSymptom,
+    Report,
+    Result,
+    RulePackInfo,
+    SourceRef,
+)
 from .pack import RulePack
+from .reader import TextReading
+from .vocabulary import Vocabulary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -140,6 +153,7 @@ class Assembler:
         self._advice: dict[tuple[str, tuple[str, ...]], Advice] = {}
         self._summaries: dict[tuple[str, ...], str] = {}
         self._field_texts: dict[tuple[Any, ...], str] = {}
+        self._readings: dict[str, Reading] = {}
 
     # Small memos for the words of ``because`` and ``summary``; each is bounded (cleared
     # when full) because names and values come from callers.
@@ -174,6 +188,14 @@ class Assembler:
                 self._field_texts.clear()  # a backstop; a clinic's values repeat
             text = self._field_texts[key] = describe_field(name, context)
         return text
+
+    def reading(self, read: TextReading) -> Reading:
+        model = self._readings.get(read.text)
+        if model is None:
+            if len(self._readings) >= 8192:
+                self._readings.clear()  # a backstop on a bounded memo
+            model = self._readings[read.text] = reading_model(read, self._pack.vocabulary)
+        return model
 
     @property
     def info(self) -> RulePackInfo:
@@ -274,6 +296,7 @@ class Assembler:
             red_flags=list(plan.red_flags),
             advice=items,
             unrecognized=list(facts.unrecognized),
+            readings=[self.reading(r) for r in facts.readings],
             derived=dict(facts.derived),
             rule_pack=self._info,
         )
@@ -299,6 +322,31 @@ def _construct(cls: type[M], **values: Any) -> M:
     object.__setattr__(model, "__pydantic_extra__", None)
     object.__setattr__(model, "__pydantic_private__", None)
     return model
+
+
+def reading_model(read: TextReading, vocabulary: Vocabulary) -> Reading:
+    """The public model of a reading (built once per distinct text)."""
+    label = vocabulary.label
+    return Reading(
+        text=read.text,
+        symptoms=tuple(
+            ReadSymptom(
+                code=f.code,
+                label=label(f.code),
+                matched=f.matched,
+                severe=f.severe,
+                corrections=f.corrections,
+                context=f.context,
+            )
+            for f in read.found
+        ),
+        absent=tuple(
+            AbsentSymptom(code=a.code, label=label(a.code), matched=a.matched, cue=a.cue)
+            for a in read.absent
+        ),
+        unrecognized=read.leftover,
+        possible_red_flag=read.possible_red_flag,
+    )
 
 
 def summarise(level: Escalation, titles: list[str]) -> str:

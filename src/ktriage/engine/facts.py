@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
 from .models import SEVERITY_RANK, Report, Severity
+from .reader import Reader, TextReading
 from .vocabulary import Vocabulary, normalise
 
 # Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
@@ -24,8 +25,8 @@ _SEV_RANK = {member.value: rank for member, rank in SEVERITY_RANK.items()}
 class SymptomFact(NamedTuple):
     # A NamedTuple, not a frozen dataclass: one is built per symptom per evaluation, and
     # a frozen dataclass's __init__ costs several times more.
-    position: int  # in the report's symptom list
-    name: str  # exactly as given
+    position: int  # in the facts' symptom list (a text can hold several symptoms)
+    name: str  # the words it was read from, as typed
     code: str  # vocabulary code, or UNRECOGNIZED_CODE
     sev: int
     severity: Severity
@@ -50,6 +51,7 @@ class Facts(NamedTuple):
     context: dict[str, Any]  # field -> value, only fields that are present
     derived: dict[str, float]
     unrecognized: tuple[str, ...]
+    readings: tuple[TextReading, ...] = ()
 
 
 def derive(report: Report) -> dict[str, float]:
@@ -61,31 +63,59 @@ def derive(report: Report) -> dict[str, float]:
     return out
 
 
-def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str]) -> Facts:
+def extract(report: Report, reader: Reader, negated_codes: frozenset[str]) -> Facts:
     # Written for speed (it runs on every evaluation): positional NamedTuples, no
     # enum properties, one pass over each part of the report.
-    lookup = vocabulary.lookup
-    symptoms = []
-    unrecognized = []
-    for i, s in enumerate(report.symptoms):
-        code = lookup(s.name)
-        if code is None:
-            unrecognized.append(s.name)
-            code = UNRECOGNIZED_CODE
+    read = reader.read
+    safety = reader.safety_net
+    symptoms: list[SymptomFact] = []
+    unrecognized: list[str] = []
+    readings: list[TextReading] = []
+    for s in report.symptoms:
+        reading = read(s.name)
+        readings.append(reading)
         days = s.days
-        symptoms.append(
-            SymptomFact(
-                i,
-                s.name,
-                code,
-                _SEV_RANK[s.severity.value],
-                s.severity,
-                None if days is None else round(days, DURATION_PRECISION) + 0.0,
-                s.limits_self_care,
-                s.limits_daily_activities,
-                s.relieved_by_rest,
+        if days is not None:
+            days = round(days, DURATION_PRECISION) + 0.0
+        given = _SEV_RANK[s.severity.value]
+        for found in reading.found:
+            sev, severity = (3, Severity.SEVERE) if found.severe else (given, s.severity)
+            symptoms.append(
+                SymptomFact(
+                    len(symptoms),
+                    found.matched,
+                    found.code,
+                    sev,
+                    severity,
+                    days,
+                    s.limits_self_care,
+                    s.limits_daily_activities,
+                    s.relieved_by_rest,
+                )
             )
-        )
+        flag = reading.possible_red_flag
+        if flag is not None:
+            code = safety if safety is not None else UNRECOGNIZED_CODE
+            if code == UNRECOGNIZED_CODE:
+                unrecognized.append(flag)
+            symptoms.append(
+                SymptomFact(len(symptoms), flag, code, given, s.severity, days, None, None, None)
+            )
+        for words in reading.leftover:
+            unrecognized.append(words)
+            symptoms.append(
+                SymptomFact(
+                    len(symptoms),
+                    words,
+                    UNRECOGNIZED_CODE,
+                    given,
+                    s.severity,
+                    days,
+                    None,
+                    None,
+                    None,
+                )
+            )
     context: dict[str, Any] = {
         k: v for k, v in report.measurements.__dict__.items() if v is not None
     }
@@ -104,7 +134,7 @@ def extract(report: Report, vocabulary: Vocabulary, negated_codes: frozenset[str
         for fact in symptoms:
             if fact.code in negated_codes:
                 context[f"has__{fact.code}"] = 1
-    return Facts(tuple(symptoms), context, derived, tuple(unrecognized))
+    return Facts(tuple(symptoms), context, derived, tuple(unrecognized), tuple(readings))
 
 
 # -- explaining a fact in words ------------------------------------------------------------

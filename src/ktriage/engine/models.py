@@ -224,6 +224,42 @@ class Advice(BaseModel):
     sources: tuple[SourceRef, ...]
 
 
+class ReadSymptom(BaseModel):
+    """A symptom found in a text: its code, the words it was read from, and how."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    label: str
+    matched: str  # the words as typed
+    severe: bool = False  # an intensity word ("severe", "worst") raised its severity
+    corrections: tuple[str, ...] = ()  # typos repaired: "read 'tierd' as 'tired'"
+    context: str | None = None  # said as hypothetical or historical (still counted)
+
+
+class AbsentSymptom(BaseModel):
+    """A symptom a text says is not there: read, never matched, never unrecognised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    label: str
+    matched: str
+    cue: str  # the words that negated it ("no", "denies", "gone")
+
+
+class Reading(BaseModel):
+    """How one symptom text was read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str  # exactly as given
+    symptoms: tuple[ReadSymptom, ...] = ()
+    absent: tuple[AbsentSymptom, ...] = ()
+    unrecognized: tuple[str, ...] = ()  # words that carry meaning and were not read
+    possible_red_flag: str | None = None  # words that may be a red flag, not pinned down
+
+
 class RulePackInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -244,5 +280,6 @@ class Result(BaseModel):
     red_flags: list[str]
     advice: list[Advice]
     unrecognized: list[str]
+    readings: list[Reading] = []
     derived: dict[str, float]
     rule_pack: RulePackInfo

@@ -7,14 +7,17 @@ A pack is a folder::
     sources.yaml       sources: the documents rules cite (id, title, url, note)
     rules/*.yaml       rules: each with id, title, when, escalation, guidance, action,
                        sources and at least one worked example
+    reader.yaml        optional: how free text is read (filler, negation and intensity
+                       cues, shorthand, red-flag words); the shipped lists otherwise
 
 Every error names the file, the line and the rule id, and suggests the nearest valid name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -25,6 +28,7 @@ from .conditions import Condition, ParseContext, mentioned, parse_condition
 from .errors import InvalidReport, RulePackError
 from .intake import field_error, parse_report, suggest
 from .models import Escalation, Report
+from .reader import Reader, ReaderData, ReaderExample
 from .vocabulary import Term, Vocabulary, normalise
 from .yamlsource import LineDict, line_of, load_yaml
 
@@ -93,6 +97,39 @@ class RuleSpec(BaseModel):
     examples: list[ExampleSpec] = []
 
 
+_Words = list[Annotated[str, Field(min_length=1, max_length=80)]]
+
+
+class ReaderExampleSpec(BaseModel):
+    model_config = _FORBID
+    text: Annotated[str, Field(min_length=1, max_length=200)]
+    read: list[str] = []
+    absent: list[str] = []
+    severe: list[str] = []
+    leftover: list[str] | None = None
+    possible_red_flag: bool = False
+
+
+class ReaderFile(BaseModel):
+    model_config = _FORBID
+    safety_net: str | None = None
+    filler: _Words = []
+    quiet: _Words = []
+    intensity: _Words = []
+    negation_scope: Annotated[int, Field(ge=1, le=20)] = 6
+    negation_forward: _Words = []
+    negation_backward: _Words = []
+    negation_pseudo: _Words = []
+    terminators: _Words = []
+    context: dict[Annotated[str, Field(pattern=_CODE)], _Words] = {}
+    shorthand: dict[Annotated[str, Field(min_length=1, max_length=20)], str] = {}
+    red_flag_words: _Words = []
+    idioms: _Words = []
+    whole_only: _Words = []
+    never_repair: _Words = []
+    examples: list[ReaderExampleSpec] = []
+
+
 class RulesFile(BaseModel):
     model_config = _FORBID
     rules: list[dict[str, Any]]
@@ -143,6 +180,7 @@ class RulePack:
     rules: tuple[Rule, ...]
     sha256: str
     root: str
+    reader: ReaderData = field(default_factory=ReaderData)
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -188,6 +226,13 @@ def load_pack(path: str | Path | None = None) -> RulePack:
 
     manifest = _model(Manifest, *read(Path("pack.yaml")))
     vocabulary = _vocabulary(*read(Path("vocabulary.yaml")))
+    if (root / "reader.yaml").is_file():
+        reader = _reader(*read(Path("reader.yaml")), vocabulary, own=True)
+    else:  # a pack without its own word lists reads text with the shipped ones
+        shipped = default_pack_path() / "reader.yaml"
+        reader = _reader(
+            str(shipped), load_yaml(shipped.read_text("utf-8"), str(shipped)), vocabulary, own=False
+        )
     sources = _sources(*read(Path("sources.yaml")))
     rules: list[Rule] = []
     seen: dict[str, str] = {}
@@ -212,7 +257,9 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         rules=tuple(rules),
         sha256=digest.hexdigest(),
         root=str(root),
+        reader=reader,
     )
+    _check_safety_net(pack)
     # Some mistakes only show once conditions are normalised (a rule that could fire on an
     # empty report, one that expands too far): compile now so they too fail at load.
     from .compiler import compile_pack
@@ -298,6 +345,103 @@ def _vocabulary(file: str, data: Any) -> Vocabulary:
             owner[key] = term.code
         terms[term.code] = Term(term.code, term.label, tuple(term.synonyms), term.red_flag)
     return Vocabulary(terms)
+
+
+def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> ReaderData:
+    """The pack's reading word lists, checked against its vocabulary.
+
+    A pack without a reader.yaml borrows the shipped lists (``own=False``): then shorthand
+    that its vocabulary cannot read, and the safety net when it has no such code, are left
+    out instead of failing the load.
+    """
+    spec = _model(ReaderFile, file, data)
+    shorthand = dict(spec.shorthand)
+    safety = spec.safety_net
+    if safety is not None:
+        term = vocabulary.terms.get(safety)
+        if term is None or not term.red_flag:
+            if own:
+                raise RulePackError(
+                    f"safety_net: {safety!r} must be a red-flag symptom of the vocabulary",
+                    file=file,
+                    line=line_of(data, "safety_net"),
+                    suggestion=suggest(safety, list(vocabulary.terms)),
+                )
+            safety = None
+    draft = ReaderData(
+        safety_net=safety,
+        filler=tuple(spec.filler),
+        quiet=tuple(spec.quiet),
+        intensity=tuple(spec.intensity),
+        negation_scope=spec.negation_scope,
+        negation_forward=tuple(spec.negation_forward),
+        negation_backward=tuple(spec.negation_backward),
+        negation_pseudo=tuple(spec.negation_pseudo),
+        terminators=tuple(spec.terminators),
+        context={k: tuple(v) for k, v in spec.context.items()},
+        shorthand={},
+        red_flag_words=tuple(spec.red_flag_words),
+        idioms=tuple(spec.idioms),
+        whole_only=tuple(spec.whole_only),
+        never_repair=tuple(spec.never_repair),
+    )
+    reader = Reader(vocabulary, draft)
+    for key, codes in reader.phrase_owner().items():
+        if len(codes) > 1:
+            raise RulePackError(
+                f"the words {' '.join(key)!r} (as the reader sees them, stemmed and without"
+                f" filler words) stand for {', '.join(sorted(codes))}; a phrase can stand"
+                " for one symptom only",
+                file=file.replace("reader.yaml", "vocabulary.yaml") if own else file,
+            )
+    for short, words in spec.shorthand.items():
+        if not reader.read(words).codes:
+            if not own:
+                del shorthand[short]
+                continue
+            raise RulePackError(
+                f"shorthand {short!r}: {words!r} does not read as any symptom of the vocabulary",
+                file=file,
+                line=line_of(data, "shorthand", short),
+            )
+    examples = []
+    codes = set(vocabulary.terms)
+    for i, ex in enumerate(spec.examples if own else ()):
+        for listed in (ex.read, ex.absent, ex.severe):
+            for code in listed:
+                if code not in codes:
+                    raise RulePackError(
+                        f"example {ex.text!r}: unknown symptom code {code!r}",
+                        file=file,
+                        line=line_of(data, "examples", i),
+                        suggestion=suggest(code, list(codes)),
+                    )
+        examples.append(
+            ReaderExample(
+                text=ex.text,
+                read=tuple(ex.read),
+                absent=tuple(ex.absent),
+                severe=tuple(ex.severe),
+                leftover=None if ex.leftover is None else tuple(ex.leftover),
+                possible_red_flag=ex.possible_red_flag,
+                line=line_of(data, "examples", i),
+            )
+        )
+    return dataclasses.replace(draft, shorthand=shorthand, examples=tuple(examples))
+
+
+def _check_safety_net(pack: RulePack) -> None:
+    code = pack.reader.safety_net
+    if code is None:
+        return
+    if not any(
+        code in rule.codes and rule.escalation is Escalation.EMERGENCY for rule in pack.rules
+    ):
+        raise RulePackError(
+            f"safety_net: no rule gives {code!r} the level emergency; a possible red flag"
+            " must never be triaged lower",
+            file=str(Path(pack.root) / "reader.yaml"),
+        )
 
 
 def _sources(file: str, data: Any) -> dict[str, SourceSpec]:

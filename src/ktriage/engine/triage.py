@@ -10,13 +10,16 @@ from typing import Any
 from .assemble import Assembler
 from .compiler import compile_pack
 from .decide import CacheInfo, Decider
+from .errors import FieldError, InvalidReport
 from .facts import extract
 from .intake import parse_report
-from .models import Escalation, Report, Result, RulePackInfo
+from .models import Escalation, Reading, Report, Result, RulePackInfo
 from .pack import RulePack, load_pack
+from .reader import Reader, reading_example_problems
 from .runtime import Runtime
 
 DEFAULT_CACHE_SIZE = 65_536
+MAX_TEXT = 200  # as a symptom's name (models.Symptom)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,25 @@ class ExampleOutcome:
         return f"{where}: {self.rule}: {self.name}: {status}"
 
 
+@dataclass(frozen=True)
+class ReadingOutcome:
+    """One worked example of the reader (reader.yaml)."""
+
+    text: str
+    line: int | None
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def describe(self) -> str:
+        where = f"reader.yaml:{self.line}" if self.line else "reader.yaml"
+        return f"{where}: reading {self.text!r}: " + (
+            "ok" if self.passed else "; ".join(self.problems)
+        )
+
+
 class Engine:
     """A rule pack compiled into durable_rules, ready to evaluate reports.
 
@@ -63,6 +85,7 @@ class Engine:
         self._runtime = Runtime(self._compiled.ruleset, aliases)
         self._decider = Decider(self._compiled, self._runtime, cache_size)
         self._assembler = Assembler(pack, self._compiled)
+        self.reader = Reader(pack.vocabulary, pack.reader)
 
     @classmethod
     def load(
@@ -90,9 +113,26 @@ class Engine:
         Raises ``InvalidReport`` naming each bad field.
         """
         valid = parse_report(report)
-        facts = extract(valid, self.pack.vocabulary, self._compiled.negated_codes)
+        facts = extract(valid, self.reader, self._compiled.negated_codes)
         hits = self._decider.decide(facts)
         return self._assembler.result(valid, facts, hits)
+
+    def read(self, text: str) -> Reading:
+        """How the symptom reader reads ``text`` (one symptom name, free text)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidReport([FieldError("text", "must be non-blank text")], text)
+        if len(text) > MAX_TEXT:
+            raise InvalidReport(
+                [FieldError("text", f"at most {MAX_TEXT} characters (got {len(text)})")], text
+            )
+        return self._assembler.reading(self.reader.read(text))
+
+    def run_reading_examples(self) -> list[ReadingOutcome]:
+        """Run the reader's worked examples (reader.yaml)."""
+        return [
+            ReadingOutcome(ex.text, ex.line, tuple(reading_example_problems(self.reader, ex)))
+            for ex in self.pack.reader.examples
+        ]
 
     def close(self) -> None:
         """Free the compiled ruleset held by durable_rules (also done when the engine is
@@ -151,3 +191,8 @@ def default_engine() -> Engine:
 def triage(report: Report | dict[str, Any] | str | bytes) -> Result:
     """Triage one report with the shipped rule pack."""
     return default_engine().evaluate(report)
+
+
+def read(text: str) -> Reading:
+    """How the shipped pack's symptom reader reads ``text``."""
+    return default_engine().read(text)
