@@ -342,12 +342,14 @@ class Reader:
             used.update(span)
 
         # 2. cues, on what no phrase took
+        # pseudo-negations and intensity first: "not better", "can't stop" negate nothing
         pseudo = self._find(tokens, used, self._pseudo)
         blocked = {i for span in pseudo for i in span}
-        cue_used = set(blocked)
-        forward = [s for s in self._find(tokens, used | blocked, self._forward)]
-        backward = [s for s in self._find(tokens, used | blocked, self._backward)]
         intensity = self._find(tokens, used | blocked, self._intensity)
+        blocked.update(i for span in intensity for i in span)
+        cue_used = set(blocked)
+        forward = self._find(tokens, used | blocked, self._forward)
+        backward = self._find(tokens, used | blocked, self._backward)
         contexts = {
             name: self._find(tokens, used | blocked, cues) for name, cues in self._contexts.items()
         }

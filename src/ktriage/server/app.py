@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import Engine, FieldError, InvalidReport, Report, Result, __version__
 from ..engine.catalogue import rule_summary
 from ..engine.intake import json_type, load_json, suggest
-from ..engine.models import RulePackInfo
+from ..engine.models import Reading, RulePackInfo
 
 access_log = logging.getLogger("ktriage.server.access")
 error_log = logging.getLogger("ktriage.server.error")
@@ -290,6 +290,38 @@ def create_app(
         except InvalidReport as exc:
             return error_response(422, exc.errors)
         return JSONResponse(result.model_dump(mode="json"))
+
+    @app.post(
+        "/v1/read",
+        response_model=Reading,
+        responses=_ERRORS,
+        summary="How one line of symptom text is read (the symptom reader), without triage",
+        openapi_extra=_report_body(
+            {
+                "type": "object",
+                "properties": {"text": {"type": "string", "maxLength": 200}},
+                "required": ["text"],
+                "additionalProperties": False,
+            }
+        ),
+    )
+    async def read_text(request: Request) -> Any:
+        body = await request.body()
+        try:
+            data = load_json(body)
+            if not isinstance(data, dict) or set(data) != {"text"}:
+                raise InvalidReport(
+                    [FieldError("", 'the body must be a JSON object {"text": "..."}')], data
+                )
+            text = data["text"]
+            if not isinstance(text, str):
+                raise InvalidReport(
+                    [FieldError("text", f"must be text, got {json_type(text)}")], data
+                )
+            reading = await run_in_threadpool(engine.read, text)
+        except InvalidReport as exc:
+            return error_response(422, exc.errors)
+        return JSONResponse(reading.model_dump(mode="json"))
 
     @app.post(
         "/v1/triage/batch",
