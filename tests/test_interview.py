@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ktriage import Engine, InvalidReport
+from ktriage import Engine, Escalation, InvalidReport
 from ktriage.interview import (
     Interview,
     Question,
@@ -31,7 +31,7 @@ RED_FLAG_Q = (
 
 @pytest.fixture
 def interview(starter_engine: Engine) -> Interview:
-    return Interview(starter_engine.pack.vocabulary, patient_id="P-1")
+    return Interview(starter_engine.reader, patient_id="P-1")
 
 
 def questions(interview: Interview, answers: list[str]) -> list[Question]:
@@ -66,7 +66,7 @@ def test_red_flag_questions_follow_the_vocabulary(tmp_path: Path) -> None:
         )
     )
     engine = Engine.load(pack)
-    asked = questions(Interview(engine.pack.vocabulary), ["no"])
+    asked = questions(Interview(engine.reader), ["no"])
     assert [q.key for q in asked] == ["red_flag.mood_swings", "red_flag.suicidal_thoughts"]
 
 
@@ -94,8 +94,60 @@ def test_a_red_flag_named_as_a_symptom_ends_at_once(interview: Interview) -> Non
     assert outcome.red_flag == "suicidal_thoughts"
     assert [(s.name, s.severity.value) for s in outcome.report.symptoms] == [
         ("tired", "mild"),
-        ("better off dead", "severe"),
+        ("better off dead", "moderate"),
     ]
+    # no severity is invented for what was not asked
+    assert "severity" not in outcome.report.symptoms[1].model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("words", "flag"),
+    [
+        ("I want to kill myself", "suicidal_thoughts"),
+        ("tightness in my chest", "chest_pain"),
+        ("my chest feels weird", "possible_red_flag"),
+    ],
+)
+def test_a_red_flag_in_the_callers_words_ends_the_intake(words: str, flag: str) -> None:
+    engine = Engine.load()
+    no_to_each = ["n"] * len(Interview(engine.reader).red_flags())
+    outcome = answer_all(Interview(engine.reader).run(), [*no_to_each, words])
+    assert outcome.red_flag == flag
+    assert engine.evaluate(outcome.report).escalation is Escalation.EMERGENCY
+
+
+def test_the_safety_net_is_not_a_red_flag_question() -> None:
+    codes = [t.code for t in Interview(Engine.load().reader).red_flags()]
+    assert "possible_red_flag" not in codes
+    assert "suicidal_thoughts" in codes
+
+
+def test_severity_question_says_how_the_words_were_read() -> None:
+    engine = Engine.load()
+    no_to_each = ["n"] * len(Interview(engine.reader).red_flags())
+    asked = questions(Interview(engine.reader), [*no_to_each, "tierd and a bad headache"])
+    assert asked[-1].text == (
+        "Read as: fatigue, headache. How bad is it: mild (relieved by rest), moderate"
+        " (limits daily activities) or severe (stops them looking after themselves)? [severe]"
+    )
+    asked = questions(Interview(engine.reader), [*no_to_each, "dizzy"])
+    assert asked[-1].text == (
+        "Read as: dizziness. How bad is it: mild (noticeable, not in the way), moderate"
+        " (gets in the way of what they do) or severe (the worst they have had, or they"
+        " cannot carry on)? [moderate]"
+    )
+
+
+def test_a_denied_symptom_is_kept_without_questions() -> None:
+    engine = Engine.load()
+    no_to_each = ["n"] * len(Interview(engine.reader).red_flags())
+    outcome = answer_all(
+        Interview(engine.reader).run(), [*no_to_each, "no chest pain", "", "n", "n"]
+    )
+    assert outcome.red_flag is None
+    result = engine.evaluate(outcome.report)
+    assert [a.code for a in result.readings[0].absent] == ["chest_pain"]
+    assert result.escalation is Escalation.SELF_CARE
 
 
 def test_full_interview(interview: Interview) -> None:
@@ -126,13 +178,13 @@ def test_full_interview(interview: Interview) -> None:
 
 
 def test_unknown_word_suggests_then_asks_before_keeping(interview: Interview) -> None:
-    asked = questions(interview, ["n", "tird", "n", "y", "mild", ""])
+    asked = questions(interview, ["n", "tird", "n", "y"])
     assert [q.text for q in asked[2:5]] == [
         "'tird' is not a known symptom. Did you mean 'tired'? [y/n]",
         "Keep 'tird' as a symptom the rule pack does not recognise"
         " (a clinician will read it)? [y/n]",
-        "How bad is 'tird': mild (relieved by rest), moderate (limits daily activities) or"
-        " severe (stops them looking after themselves)? [moderate]",
+        # nothing was read, so no severity is asked: the next symptom
+        "Symptom 2, in the caller's words (blank when there are no more)",
     ]
 
 

@@ -290,7 +290,7 @@ def intake(
             parse_report({"patient_id": patient_id})
         except InvalidReport as exc:
             raise Problem(f"--patient-id: {exc.errors[0].message}") from None
-    conversation = Interview(engine.pack.vocabulary, patient_id=patient_id).run()
+    conversation = Interview(engine.reader, patient_id=patient_id).run()
     try:
         question = next(conversation)
         while True:

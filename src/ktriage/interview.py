@@ -18,7 +18,8 @@ from typing import Any
 from .engine.errors import FieldError, InvalidReport
 from .engine.intake import parse_report
 from .engine.models import NUMERIC_FIELDS, Report, Route, Severity
-from .engine.vocabulary import Term, Vocabulary
+from .engine.reader import Reader, TextReading
+from .engine.vocabulary import Term
 
 MAX_NAME = 200  # Symptom.name's limit
 MAX_SYMPTOMS = 100  # the Report contract's limit
@@ -227,9 +228,17 @@ _MEASUREMENT_QUESTIONS = (
     ("fasting_glucose_mg_dl", "Fasting glucose, mg/dL"),
 )
 _SKIP = " (blank to skip)"
-_SEVERITY_HELP = (
-    "mild (relieved by rest), moderate (limits daily activities) or severe"
-    " (stops them looking after themselves)"
+# How bad a symptom is, in words that fit it: fatigue has its own grades (CTCAE), other
+# symptoms are asked about by how much they get in the way.
+_SEVERITY_HELP = {
+    "fatigue": (
+        "mild (relieved by rest), moderate (limits daily activities) or severe"
+        " (stops them looking after themselves)"
+    ),
+}
+_SEVERITY_HELP_ANY = (
+    "mild (noticeable, not in the way), moderate (gets in the way of what they do) or"
+    " severe (the worst they have had, or they cannot carry on)"
 )
 
 Conversation = Generator[Question, str, Outcome]
@@ -238,13 +247,29 @@ Conversation = Generator[Question, str, Outcome]
 class Interview:
     """The questions of the phone intake for one rule pack's vocabulary."""
 
-    def __init__(self, vocabulary: Vocabulary, *, patient_id: str | None = None) -> None:
-        self.vocabulary = vocabulary
+    def __init__(self, reader: Reader, *, patient_id: str | None = None) -> None:
+        self.reader = reader
+        self.vocabulary = reader.vocabulary
         self.patient_id = patient_id
 
     def red_flags(self) -> list[Term]:
-        """The vocabulary's red-flag terms, in the order the pack lists them."""
-        return [t for t in self.vocabulary.terms.values() if t.red_flag]
+        """The vocabulary's red-flag terms, in the order the pack lists them (the reader's
+        safety-net code is not a question: it is what unclear words become)."""
+        return [
+            t
+            for t in self.vocabulary.terms.values()
+            if t.red_flag and t.code != self.reader.safety_net
+        ]
+
+    def red_flag_in(self, reading: TextReading) -> Term | None:
+        """The red flag a typed symptom holds (or the safety net's, when it may hold one)."""
+        for found in reading.found:
+            term = self.vocabulary.terms[found.code]
+            if term.red_flag:
+                return term
+        if reading.possible_red_flag is not None and self.reader.safety_net is not None:
+            return self.vocabulary.terms[self.reader.safety_net]
+        return None
 
     def red_flag_question(self, term: Term) -> str:
         words = ", ".join(term.synonyms[:3])
@@ -255,23 +280,31 @@ class Interview:
         """The conversation: send each answer in, get the next question out."""
         for term in self.red_flags():
             if (yield from self._yes_no(f"red_flag.{term.code}", self.red_flag_question(term))):
-                return self._finish([{"name": term.label, "severity": "severe"}], {}, {}, term)
+                return self._finish([{"name": term.label}], {}, {}, term)
         symptoms: list[dict[str, Any]] = []
         while len(symptoms) < MAX_SYMPTOMS:
             name = yield from self._symptom_name(len(symptoms) + 1)
             if name is None:
                 break
-            code = self.vocabulary.lookup(name)
-            if code is not None and self.vocabulary.terms[code].red_flag:
-                symptoms.append({"name": name, "severity": "severe"})
-                return self._finish(symptoms, {}, {}, self.vocabulary.terms[code])
+            reading = self.reader.read(name)
+            flag = self.red_flag_in(reading)
+            if flag is not None:
+                # a red flag in the caller's words ends the intake at once, as a yes does
+                symptoms.append({"name": name})
+                return self._finish(symptoms, {}, {}, flag)
             symptom: dict[str, Any] = {"name": name}
+            if not reading.found:  # only absent symptoms, or kept unrecognised
+                symptoms.append(symptom)
+                continue
+            read_as = ", ".join(self.vocabulary.label(f.code).lower() for f in reading.found)
+            help_text = _SEVERITY_HELP.get(reading.found[0].code, _SEVERITY_HELP_ANY)
+            default = "severe" if any(f.severe for f in reading.found) else "moderate"
             symptom["severity"] = (
                 yield from self._ask(
                     "severity",
-                    f"How bad is {name!r}: {_SEVERITY_HELP}? [moderate]",
+                    f"Read as: {read_as}. How bad is it: {help_text}? [{default}]",
                     parse_severity,
-                    "moderate",
+                    default,
                 )
             ).value
             days = yield from self._ask(
@@ -343,8 +376,9 @@ class Interview:
                     f"That is too long (at most {MAX_NAME} characters); say it in fewer words."
                 )
                 continue
-            if self.vocabulary.lookup(name) is not None:
-                return name
+            reading = self.reader.read(name)
+            if reading.found or reading.absent or reading.possible_red_flag is not None:
+                return name  # read (a part left over is listed as unrecognised)
             hint = self.vocabulary.suggest(name)
             if hint is not None:
                 ask = f"{name!r} is not a known symptom. Did you mean {hint!r}? [y/n]"
