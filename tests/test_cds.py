@@ -126,7 +126,6 @@ def patient_view(prefetch: dict[str, Any] | None, **context: Any) -> dict[str, A
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
-        "fhirServer": "https://ehr.example/fhir",
         "context": {"userId": "Practitioner/abc", "patientId": "pat-001", **context},
     }
     if prefetch is not None:
@@ -194,8 +193,16 @@ def test_patient_view_ignores_old_values(client: TestClient) -> None:
     del prefetch["symptoms"]
     r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
     assert r.status_code == 200
-    # Only the baseline (exempt from the window) is left: nothing to say.
-    assert r.json() == {"cards": []}
+    # Only the baseline (exempt from the window) is left: not an all clear, and said so.
+    (card,) = assert_valid_response(r.json())
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Side-effect triage not done: no usable data in the record"
+    day = recent(400)[:10]
+    assert (
+        "- `prefetch.observations.entry.2` Observation 3141-9 body weight:"
+        f" measured {day}, older than 90 days"
+        in card["detail"]
+    )
 
 
 def test_patient_view_null_prefetch_means_no_data(client: TestClient) -> None:
@@ -204,7 +211,12 @@ def test_patient_view_null_prefetch_means_no_data(client: TestClient) -> None:
         json=patient_view({"observations": None, "patient": None}),
     )
     assert r.status_code == 200
-    assert r.json() == {"cards": []}
+    (card,) = assert_valid_response(r.json())
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "Side-effect triage not done: no usable data in the record",
+    )
+    assert card["detail"].endswith("- (no data was given)")
 
 
 @pytest.mark.parametrize("prefetch", [None, {}, {"patient": {"resourceType": "Patient"}}])
@@ -225,17 +237,27 @@ def test_patient_view_prefetch_error_outcome_is_412(client: TestClient) -> None:
     assert r.status_code == 412
 
 
-def test_patient_view_unreadable_value_gives_a_warning_card(client: TestClient) -> None:
+def test_patient_view_unreadable_value_is_listed_and_the_rest_triaged(
+    client: TestClient,
+) -> None:
     prefetch = prefetch_from_checkin()
     obs = prefetch["observations"]["entry"][2]["resource"]  # the latest weight
     obs["valueQuantity"]["code"] = "[stone_av]"
     r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
     assert r.status_code == 200
-    (card,) = assert_valid_response(r.json())
-    assert card["indicator"] == "warning"
-    assert card["summary"].startswith("Side-effect triage not done")
-    assert "`prefetch.observations.entry.2.resource.valueQuantity.code`" in card["detail"]
-    assert "unknown unit '\\[stone\\_av\\]'" in card["detail"]
+    *advice, card = assert_valid_response(r.json())
+    assert [c["summary"] for c in advice] == [
+        "Next visit: Fatigue that rest does not relieve or that lasts",
+        "Next visit: Symptom not recognised",
+    ]
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "2 recorded values not triaged (old, unreadable)",
+    )
+    assert (
+        "- `prefetch.observations.entry.2` Observation 3141-9 body weight: unknown unit"
+        " '\\[stone\\_av\\]' for body weight" in card["detail"]
+    )
 
 
 def test_patient_view_data_about_another_patient(client: TestClient) -> None:
