@@ -200,8 +200,7 @@ def test_patient_view_ignores_old_values(client: TestClient) -> None:
     day = recent(400)[:10]
     assert (
         "- `prefetch.observations.entry.2` Observation 3141-9 body weight:"
-        f" measured {day}, older than 90 days"
-        in card["detail"]
+        f" measured {day}, older than 90 days" in card["detail"]
     )
 
 

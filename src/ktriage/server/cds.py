@@ -388,8 +388,7 @@ def _triage_prefetch(engine: Engine, prefetch: dict[str, Any], patient_id: str) 
         errors = [FieldError(_origin(e.field, origins), e.message) for e in exc.errors]
         return {"cards": [_unreadable_card(errors)]}
     skipped = [
-        s.model_copy(update={"where": _origin_where(s.where, origins)})
-        for s in done.result.skipped
+        s.model_copy(update={"where": _origin_where(s.where, origins)}) for s in done.result.skipped
     ]
     if not done.usable:
         return {"cards": [_skipped_card(skipped, usable=False)]}
