@@ -32,6 +32,7 @@ from .engine.pack import RulePack, load_pack
 
 EXIT_OK, EXIT_BATCH_ERRORS, EXIT_FAIL_ON, EXIT_NO_DATA = 0, 1, 3, 4
 EXIT_INTERRUPTED = 130
+MAX_ERRORS_SHOWN = 10
 LEVELS = [level.value for level in Escalation]
 
 
@@ -78,6 +79,9 @@ class _Group(click.Group):
 def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
     # A problem with the whole input (no field) is named after the option that gave it.
     parts = [str(e) if e.field or not source else f"{source}: {e.message}" for e in exc.errors]
+    if len(parts) > MAX_ERRORS_SHOWN:  # a whole EHR record refused with --strict
+        more = len(parts) - MAX_ERRORS_SHOWN
+        parts = [*parts[:MAX_ERRORS_SHOWN], f"… (+{more} more)"]
     raise Problem("; ".join(parts) or str(exc))
 
 
@@ -265,9 +269,14 @@ def check(
         raise Problem(str(exc)) from None
     if result.skipped:
         click.echo(skipped_line(result.skipped), err=True)
+    if not usable:  # never an all clear: nothing in the record was graded
+        if fmt == "json":
+            _show_result(result, report, engine, fmt, explain)
+        else:
+            click.echo(f"NO USABLE DATA: {result.summary.removeprefix('No usable data: ')}")
+            click.echo("This is not an all clear: check the skipped items in the record.")
+        ctx.exit(EXIT_NO_DATA)
     _show_result(result, report, engine, fmt, explain)
-    if not usable:
-        ctx.exit(EXIT_NO_DATA)  # never an all clear: nothing in the record was graded
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
 
