@@ -246,3 +246,12 @@ def test_one_unreadable_lab_is_skipped_and_the_rest_triaged(engine: Engine) -> N
         ("entry.11", "status registered: no result yet"),
         ("entry.12", "a value '< 79.7' cannot be graded"),
     ]
+
+
+def test_the_docs_example_of_a_record_with_nothing_usable() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    command = "$ ktriage check --fhir tests/data/fhir/real/synthea-1979-checkup.json\n"
+    shown = docs.split(command, 1)[1].split("```", 1)[0]
+    out = check("--fhir", str(SYNTHEA_1979))
+    assert out.exit_code == 4
+    assert out.stdout == shown
