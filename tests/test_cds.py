@@ -158,7 +158,15 @@ def test_discovery(client: TestClient) -> None:
     assert pv["hook"] == "patient-view"
     assert set(pv["prefetch"]) == {"patient", "observations", "symptoms"}
     assert "{{context.patientId}}" in pv["prefetch"]["observations"]
-    assert "http://loinc.org|29463-7" in pv["prefetch"]["observations"]
+    code_param = re.search(r"&code=([^&]+)&", pv["prefetch"]["observations"])
+    assert code_param is not None
+    asked = {c.removeprefix("http://loinc.org|") for c in code_param[1].split(",")}
+    # every code read: vital signs, temperature, respiratory rate, SI-unit labs, panels
+    assert asked == {
+        "29463-7", "3141-9", "8480-6", "8462-4", "8867-4", "2708-6", "59408-5",
+        "8310-5", "9279-1", "1558-6", "14771-0", "18262-6", "13457-7", "2089-1",
+        "22748-8", "2571-8", "14927-8", "35217-9", "85354-9", "55284-4",
+    }  # fmt: skip
     assert QUESTIONNAIRE_URL in pv["prefetch"]["symptoms"]
     custom = by_id[SYMPTOM_REPORT]
     assert custom["hook"] == "org.ktriage.symptom-report"  # reverse-domain custom hook
@@ -257,6 +265,24 @@ def test_patient_view_unreadable_value_is_listed_and_the_rest_triaged(
         "- `prefetch.observations.entry.2` Observation 3141-9 body weight: unknown unit"
         " '\\[stone\\_av\\]' for body weight" in card["detail"]
     )
+
+
+def test_patient_view_comparator_and_registered_lab_do_not_hide_the_rest(
+    client: TestClient,
+) -> None:
+    prefetch = prefetch_from_checkin()
+    entries = prefetch["observations"]["entry"]
+    ldl = next(e["resource"] for e in entries if e["resource"]["id"] == "ldl-1")
+    ldl["valueQuantity"]["comparator"] = "<"
+    tg = next(e["resource"] for e in entries if e["resource"]["id"] == "tg-1")
+    tg["status"] = "registered"
+    del tg["valueQuantity"]
+    r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
+    *advice, card = assert_valid_response(r.json())
+    assert [c["summary"] for c in advice][:1] == [
+        "Within 24 h: Weight changed by 10 to under 20 % from baseline"
+    ]
+    assert "cannot be graded" in card["detail"] and "no result yet" in card["detail"]
 
 
 def test_patient_view_data_about_another_patient(client: TestClient) -> None:
