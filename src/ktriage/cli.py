@@ -28,7 +28,7 @@ from .cli_pack import (
     skipped_line,
 )
 from .engine.models import Escalation
-from .engine.pack import RulePack, load_pack
+from .engine.pack import load_pack
 
 EXIT_OK, EXIT_BATCH_ERRORS, EXIT_FAIL_ON, EXIT_NO_DATA = 0, 1, 3, 4
 EXIT_INTERRUPTED = 130
