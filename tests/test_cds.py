@@ -362,6 +362,16 @@ def test_symptom_report_with_a_questionnaire_response(client: TestClient) -> Non
     assert [c["indicator"] for c in found] == ["info", "info"]  # next_visit
 
 
+def test_symptom_report_questionnaire_response_of_any_date(client: TestClient) -> None:
+    # what the app submits is triaged whatever its date (no window), undated too
+    qr = json.loads((FHIR / "questionnaire-response.json").read_text(encoding="utf-8"))
+    for authored in ("2020-01-01T10:00:00Z", None):
+        qr["authored"] = authored
+        body = symptom_report(questionnaireResponse={k: v for k, v in qr.items() if v})
+        r = client.post(f"/cds-services/{SYMPTOM_REPORT}", json=body)
+        assert [c["indicator"] for c in assert_valid_response(r.json())] == ["info", "info"]
+
+
 def test_symptom_report_with_nothing_to_say(client: TestClient) -> None:
     r = client.post(f"/cds-services/{SYMPTOM_REPORT}", json=symptom_report(report={}))
     assert r.json() == {"cards": []}

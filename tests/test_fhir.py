@@ -529,3 +529,12 @@ def test_cli_fhir_commands_use_the_chosen_pack(tmp_path: Path, how: str) -> None
     out = CliRunner().invoke(main, [*args, "fhir", "questionnaire"], env=env)
     assert out.exit_code == 2
     assert out.output == f"error: {tmp_path}: the pack has no pack.yaml\n"
+
+
+def test_a_lone_undated_questionnaire_response_is_answered_now(engine: Engine) -> None:
+    data = _qr(_symptom(_code("fatigue")), authored=None)
+    del data["authored"]
+    assert [s.name for s in report_from_fhir(data, engine.pack, now=NOW).symptoms] == ["fatigue"]
+    in_a_bundle = read_fhir(bundle(data), engine.pack, now=NOW)  # in a record: undated
+    assert in_a_bundle.report.symptoms == []
+    assert [s.why for s in in_a_bundle.skipped] == ["no date: cannot tell whether it is current"]

@@ -568,6 +568,8 @@ def _read_questionnaire_response(reader: _Reader, qr: Any, prefix: str) -> None:
         reader.skip(prefix + "status", "QuestionnaireResponse", f"status {qr.status}: not a report")
         return
     when = _when(qr.authored) if qr.authored is not None else None
+    if when is None and not prefix:
+        when = reader.now  # a lone response handed in without a date: answered now
     if _current(reader, when, SYMPTOM_DAYS, prefix + "authored", "QuestionnaireResponse"):
         return
     _subject(reader, qr, prefix)

@@ -23,6 +23,7 @@ import re
 import threading
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -485,7 +486,8 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
                 raise InvalidReport(
                     [FieldError("resourceType", "expected a QuestionnaireResponse")], value
                 )
-            report = report_from_fhir(value, engine.pack)
+            # The app submits what the patient answers now: no window, as before
+            report = report_from_fhir(value, engine.pack, strict=True, since=_EPOCH)
         else:
             report = parse_report(value if isinstance(value, dict) else _not_object(value))
         result = engine.evaluate(report)
@@ -496,6 +498,9 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
         ]
         return error_response(422, errors)
     return {"cards": cards(result)}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _not_object(value: Any) -> Any:
