@@ -185,6 +185,7 @@ def services() -> list[dict[str, Any]]:
 
 
 _CDS_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The CDS client's JWT is missing or not valid (with --cds-jwks)."},
     404: {"description": "No such service."},
     412: {"description": "Required prefetch data is missing."},
     413: {"description": "The body is larger than the limit."},
