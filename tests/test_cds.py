@@ -126,7 +126,6 @@ def patient_view(prefetch: dict[str, Any] | None, **context: Any) -> dict[str, A
     body: dict[str, Any] = {
         "hook": "patient-view",
         "hookInstance": str(uuid.uuid4()),
-        "fhirServer": "https://ehr.example/fhir",
         "context": {"userId": "Practitioner/abc", "patientId": "pat-001", **context},
     }
     if prefetch is not None:
@@ -159,7 +158,15 @@ def test_discovery(client: TestClient) -> None:
     assert pv["hook"] == "patient-view"
     assert set(pv["prefetch"]) == {"patient", "observations", "symptoms"}
     assert "{{context.patientId}}" in pv["prefetch"]["observations"]
-    assert "http://loinc.org|29463-7" in pv["prefetch"]["observations"]
+    code_param = re.search(r"&code=([^&]+)&", pv["prefetch"]["observations"])
+    assert code_param is not None
+    asked = {c.removeprefix("http://loinc.org|") for c in code_param[1].split(",")}
+    # every code read: vital signs, temperature, respiratory rate, SI-unit labs, panels
+    assert asked == {
+        "29463-7", "3141-9", "8480-6", "8462-4", "8867-4", "2708-6", "59408-5",
+        "8310-5", "9279-1", "1558-6", "14771-0", "18262-6", "13457-7", "2089-1",
+        "22748-8", "2571-8", "14927-8", "35217-9", "85354-9", "55284-4",
+    }  # fmt: skip
     assert QUESTIONNAIRE_URL in pv["prefetch"]["symptoms"]
     custom = by_id[SYMPTOM_REPORT]
     assert custom["hook"] == "org.ktriage.symptom-report"  # reverse-domain custom hook
@@ -194,8 +201,15 @@ def test_patient_view_ignores_old_values(client: TestClient) -> None:
     del prefetch["symptoms"]
     r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
     assert r.status_code == 200
-    # Only the baseline (exempt from the window) is left: nothing to say.
-    assert r.json() == {"cards": []}
+    # Only the baseline (exempt from the window) is left: not an all clear, and said so.
+    (card,) = assert_valid_response(r.json())
+    assert card["indicator"] == "warning"
+    assert card["summary"] == "Side-effect triage not done: no usable data in the record"
+    day = recent(400)[:10]
+    assert (
+        "- `prefetch.observations.entry.2` Observation 3141-9 body weight:"
+        f" measured {day}, older than 90 days" in card["detail"]
+    )
 
 
 def test_patient_view_null_prefetch_means_no_data(client: TestClient) -> None:
@@ -204,7 +218,12 @@ def test_patient_view_null_prefetch_means_no_data(client: TestClient) -> None:
         json=patient_view({"observations": None, "patient": None}),
     )
     assert r.status_code == 200
-    assert r.json() == {"cards": []}
+    (card,) = assert_valid_response(r.json())
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "Side-effect triage not done: no usable data in the record",
+    )
+    assert card["detail"].endswith("- (no data was given)")
 
 
 @pytest.mark.parametrize("prefetch", [None, {}, {"patient": {"resourceType": "Patient"}}])
@@ -225,17 +244,45 @@ def test_patient_view_prefetch_error_outcome_is_412(client: TestClient) -> None:
     assert r.status_code == 412
 
 
-def test_patient_view_unreadable_value_gives_a_warning_card(client: TestClient) -> None:
+def test_patient_view_unreadable_value_is_listed_and_the_rest_triaged(
+    client: TestClient,
+) -> None:
     prefetch = prefetch_from_checkin()
     obs = prefetch["observations"]["entry"][2]["resource"]  # the latest weight
     obs["valueQuantity"]["code"] = "[stone_av]"
     r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
     assert r.status_code == 200
-    (card,) = assert_valid_response(r.json())
-    assert card["indicator"] == "warning"
-    assert card["summary"].startswith("Side-effect triage not done")
-    assert "`prefetch.observations.entry.2.resource.valueQuantity.code`" in card["detail"]
-    assert "unknown unit '\\[stone\\_av\\]'" in card["detail"]
+    *advice, card = assert_valid_response(r.json())
+    assert [c["summary"] for c in advice] == [
+        "Next visit: Fatigue that rest does not relieve or that lasts",
+        "Next visit: Symptom not recognised",
+    ]
+    assert (card["indicator"], card["summary"]) == (
+        "info",
+        "2 recorded values not triaged (old, unreadable)",
+    )
+    assert (
+        "- `prefetch.observations.entry.2` Observation 3141-9 body weight: unknown unit"
+        " '\\[stone\\_av\\]' for body weight" in card["detail"]
+    )
+
+
+def test_patient_view_comparator_and_registered_lab_do_not_hide_the_rest(
+    client: TestClient,
+) -> None:
+    prefetch = prefetch_from_checkin()
+    entries = prefetch["observations"]["entry"]
+    ldl = next(e["resource"] for e in entries if e["resource"]["id"] == "ldl-1")
+    ldl["valueQuantity"]["comparator"] = "<"
+    tg = next(e["resource"] for e in entries if e["resource"]["id"] == "tg-1")
+    tg["status"] = "registered"
+    del tg["valueQuantity"]
+    r = client.post(f"/cds-services/{PATIENT_VIEW}", json=patient_view(prefetch))
+    *advice, card = assert_valid_response(r.json())
+    assert [c["summary"] for c in advice][:1] == [
+        "Within 24 h: Weight changed by 10 to under 20 % from baseline"
+    ]
+    assert "cannot be graded" in card["detail"] and "no result yet" in card["detail"]
 
 
 def test_patient_view_data_about_another_patient(client: TestClient) -> None:
@@ -313,6 +360,16 @@ def test_symptom_report_with_a_questionnaire_response(client: TestClient) -> Non
     assert r.status_code == 200
     found = assert_valid_response(r.json())
     assert [c["indicator"] for c in found] == ["info", "info"]  # next_visit
+
+
+def test_symptom_report_questionnaire_response_of_any_date(client: TestClient) -> None:
+    # what the app submits is triaged whatever its date (no window), undated too
+    qr = json.loads((FHIR / "questionnaire-response.json").read_text(encoding="utf-8"))
+    for authored in ("2020-01-01T10:00:00Z", None):
+        qr["authored"] = authored
+        body = symptom_report(questionnaireResponse={k: v for k, v in qr.items() if v})
+        r = client.post(f"/cds-services/{SYMPTOM_REPORT}", json=body)
+        assert [c["indicator"] for c in assert_valid_response(r.json())] == ["info", "info"]
 
 
 def test_symptom_report_with_nothing_to_say(client: TestClient) -> None:

@@ -201,6 +201,7 @@ def test_check_fhir_reads_an_observation() -> None:
         "resourceType": "Observation",
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "effectiveDateTime": "2026-11-20",
         "valueQuantity": {
             "value": 92,
             "unit": "kg",
@@ -208,7 +209,8 @@ def test_check_fhir_reads_an_observation() -> None:
             "code": "kg",
         },
     }
-    result = run("check", "--fhir", "-", "--format", "json", input=json.dumps(observation))
+    args = ("check", "--fhir", "-", "--since", "2026-11-01", "--format", "json")
+    result = run(*args, input=json.dumps(observation))
     if result.exit_code == 2 and "is not available" in result.stderr:  # pragma: no cover
         pytest.skip("ktriage.fhir is not in this tree yet")
     assert result.exit_code == 0, result.output

@@ -206,6 +206,7 @@ def test_result_json_round_trips(starter_engine: Engine) -> None:
         "readings",
         "derived",
         "rule_pack",
+        "skipped",
     }
     assert set(dumped["advice"][0]) == {
         "rule",

@@ -2,7 +2,8 @@
 
 Conventions: JSON and results to stdout, diagnostics and prompts to stderr. Exit codes:
 0 ok, 1 some batch lines (or rule examples) failed, 2 bad input or usage, 3 ``--fail-on``
-reached, 130 intake interrupted. Every error is one line, ``error: <field>: <problem>``.
+reached, 4 ``check --fhir`` found no usable data in the record, 130 intake interrupted.
+Every error is one line, ``error: <field>: <problem>``.
 """
 
 from __future__ import annotations
@@ -16,12 +17,22 @@ from typing import IO, Any, NoReturn, TextIO
 import click
 
 from . import Engine, InvalidReport, KtriageError, Report, Result
-from .cli_pack import EXIT_USAGE, Problem, fhir_module, load_rule_pack, rules_path
+from .cli_pack import (
+    EXIT_USAGE,
+    Problem,
+    fhir_module,
+    fhir_reading_options,
+    load_rule_pack,
+    rules_path,
+    since_utc,
+    skipped_line,
+)
 from .engine.models import Escalation
-from .engine.pack import RulePack, load_pack
+from .engine.pack import load_pack
 
-EXIT_OK, EXIT_BATCH_ERRORS, EXIT_FAIL_ON = 0, 1, 3
+EXIT_OK, EXIT_BATCH_ERRORS, EXIT_FAIL_ON, EXIT_NO_DATA = 0, 1, 3, 4
 EXIT_INTERRUPTED = 130
+MAX_ERRORS_SHOWN = 10
 LEVELS = [level.value for level in Escalation]
 
 
@@ -68,6 +79,9 @@ class _Group(click.Group):
 def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
     # A problem with the whole input (no field) is named after the option that gave it.
     parts = [str(e) if e.field or not source else f"{source}: {e.message}" for e in exc.errors]
+    if len(parts) > MAX_ERRORS_SHOWN:  # a whole EHR record refused with --strict
+        more = len(parts) - MAX_ERRORS_SHOWN
+        parts = [*parts[:MAX_ERRORS_SHOWN], f"… (+{more} more)"]
     raise Problem("; ".join(parts) or str(exc))
 
 
@@ -188,6 +202,7 @@ def _show_result(
 @click.option("--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ...")
 @click.option("--hours-since-dose", type=float, metavar="H", help="Hours since the last dose.")
 @click.option("--patient-id", help="The patient's identifier, copied to the result.")
+@fhir_reading_options
 @format_option
 @click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
 @click.option(
@@ -200,6 +215,8 @@ def check(
     ctx: click.Context,
     input_file: IO[bytes] | None,
     fhir_file: IO[bytes] | None,
+    since: Any,
+    strict: bool,
     fmt: str,
     explain: bool,
     fail_on: str | None,
@@ -213,6 +230,7 @@ def check(
       ktriage check --weight 92 --baseline-weight 80 --bp 150/95 --explain
       echo '{"symptoms": [{"name": "tired"}]}' | ktriage check --input - --format json
       ktriage check --input report.json --fail-on urgent || page-the-clinic
+      ktriage check --fhir patient-bundle.json --since 2026-11-01
     """
     given = {k: v for k, v in flags.items() if v not in (None, ())}
     sources = [name for name, f in (("--input", input_file), ("--fhir", fhir_file)) if f]
@@ -224,32 +242,43 @@ def check(
             "nothing to triage: give --input FILE, --fhir FILE, or --symptom and measurements",
             ctx=ctx,
         )
+    if fhir_file is None and (since is not None or strict):
+        raise _UsageProblem("--since and --strict read a FHIR record: give --fhir FILE")
     engine = _engine(ctx)
+    usable = True
     try:
         if input_file is not None:
             from .engine.intake import parse_report
 
             report = parse_report(input_file.read())
+            result = engine.evaluate(report)
         elif fhir_file is not None:
-            report = _from_fhir(fhir_file.read(), engine.pack)
+            fhir = fhir_module(
+                "--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'"
+            )
+            done = fhir.triage_fhir(engine, fhir_file.read(), strict=strict, since=since_utc(since))
+            report, result, usable = done.reading.report, done.result, done.usable
         else:
             from .interview import report_from_options
 
             report = report_from_options(**given)
-        result = engine.evaluate(report)
+            result = engine.evaluate(report)
     except InvalidReport as exc:
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
     except KtriageError as exc:
         raise Problem(str(exc)) from None
+    if result.skipped:
+        click.echo(skipped_line(result.skipped), err=True)
+    if not usable:  # never an all clear: nothing in the record was graded
+        if fmt == "json":
+            _show_result(result, report, engine, fmt, explain)
+        else:
+            click.echo(f"NO USABLE DATA: {result.summary.removeprefix('No usable data: ')}")
+            click.echo("This is not an all clear: check the skipped items in the record.")
+        ctx.exit(EXIT_NO_DATA)
     _show_result(result, report, engine, fmt, explain)
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
-
-
-def _from_fhir(data: bytes, pack: RulePack) -> Report:
-    fhir = fhir_module("--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'")
-    report: Report = fhir.report_from_fhir(data, pack)
-    return report
 
 
 # -- intake --------------------------------------------------------------------------------

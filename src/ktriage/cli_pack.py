@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
@@ -17,6 +19,7 @@ from .engine.errors import RulePackError
 from .engine.pack import RulePack, load_pack
 
 EXIT_USAGE = 2
+SKIPPED_SHOWN = 5  # skipped items named on the one stderr line; --format json lists all
 _FHIR_MODULES = {"fhir", "fhir_core"}
 
 
@@ -55,3 +58,32 @@ def fhir_module(message: str) -> Any:
         if missing(exc, _FHIR_MODULES) or exc.name == f"{__package__}.fhir":
             raise Problem(message) from None
         raise
+
+
+def fhir_reading_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--since`` and ``--strict``: how a FHIR record is read (shared by the commands)."""
+    fn = click.option(
+        "--strict",
+        is_flag=True,
+        help="FHIR: refuse resources, codes and values ktriage cannot read instead of"
+        " skipping and listing them.",
+    )(fn)
+    return click.option(
+        "--since",
+        type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+        metavar="DATE",
+        help="FHIR: grade values measured on or after DATE (UTC), instead of each"
+        " measurement's default window (docs/service.md).",
+    )(fn)
+
+
+def since_utc(since: datetime | None) -> datetime | None:
+    return since.replace(tzinfo=UTC) if since is not None else None
+
+
+def skipped_line(skipped: Sequence[Any]) -> str:
+    """What was skipped, on one line: ``skipped 2: entry.8 Observation ...: why; ...``."""
+    shown = "; ".join(f"{s.where} {s.what}: {s.why}" for s in skipped[:SKIPPED_SHOWN])
+    more = len(skipped) - SKIPPED_SHOWN
+    tail = f"; … (+{more} more: --format json lists all)" if more > 0 else ""
+    return f"skipped {len(skipped)}: {shown}{tail}"

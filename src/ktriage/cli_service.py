@@ -12,15 +12,25 @@ from typing import Any
 import click
 
 from . import InvalidReport, RulePackError
-from .cli_pack import Problem, fhir_module, load_rule_pack, missing, rules_path
+from .cli_pack import (
+    Problem,
+    fhir_module,
+    fhir_reading_options,
+    load_rule_pack,
+    missing,
+    rules_path,
+    since_utc,
+    skipped_line,
+)
 
 _SERVER_MODULES = {"fastapi", "uvicorn", "starlette", "anyio", "h11"}
 _NO_FHIR = "FHIR support needs the fhir extra: pip install 'ktriage[fhir]'"
 
 
-def _serve(rules: str | None, host: str, port: int, access_log: bool) -> None:
+def _serve(rules: str | None, host: str, port: int, access_log: bool, cds: dict[str, Any]) -> None:
     try:
         from .server import run
+        from .server.cds_access import JwtUnavailable
     except ImportError as exc:
         if missing(exc, _SERVER_MODULES):
             raise Problem(
@@ -28,9 +38,21 @@ def _serve(rules: str | None, host: str, port: int, access_log: bool) -> None:
             ) from None
         raise
     try:
-        run(host=host, port=port, rules=rules, access_log=access_log)
+        run(
+            host=host,
+            port=port,
+            rules=rules,
+            access_log=access_log,
+            cds_origins=cds["cds_origins"] or ("*",),
+            cds_jwks=cds["cds_jwks"],
+            cds_issuers=cds["cds_issuers"],
+        )
     except RulePackError as exc:
         raise Problem(f"cannot start: {exc}") from None
+    except JwtUnavailable as exc:
+        raise Problem(str(exc)) from None
+    except (OSError, ValueError) as exc:  # the JWKS file cannot be read or is not JSON
+        raise Problem(f"--cds-jwks: cannot read {cds['cds_jwks']}: {exc}") from None
 
 
 _host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -45,17 +67,42 @@ _access = click.option(
 )
 
 
+def _cds_options(fn: Any) -> Any:
+    fn = click.option(
+        "--cds-issuer",
+        "cds_issuers",
+        multiple=True,
+        metavar="ISS",
+        help="With --cds-jwks: a CDS client (JWT iss) allowed to call (repeatable;"
+        " default: any client whose key is in the JWKS).",
+    )(fn)
+    fn = click.option(
+        "--cds-jwks",
+        metavar="URL|FILE",
+        help="Verify the JWT CDS clients sign each call with, against this JWKS"
+        " (needs ktriage[cds-jwt]). Default: off.",
+    )(fn)
+    return click.option(
+        "--cds-cors-origin",
+        "cds_origins",
+        multiple=True,
+        metavar="ORIGIN",
+        help="An origin browser CDS clients may call from (repeatable; default: any).",
+    )(fn)
+
+
 @click.command()
 @_host
 @_port
 @_access
+@_cds_options
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, access_log: bool, **cds: Any) -> None:
     """Serve the triage API over HTTP (needs ktriage[server]).
 
     Example: ktriage serve --host 127.0.0.1 --port 8000
     """
-    _serve(rules_path(ctx), host, port, access_log)
+    _serve(rules_path(ctx), host, port, access_log, cds)
 
 
 @click.command()
@@ -68,9 +115,10 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool) -> None:
 @_host
 @_port
 @_access
-def serve_main(rules: str | None, host: str, port: int, access_log: bool) -> None:
+@_cds_options
+def serve_main(rules: str | None, host: str, port: int, access_log: bool, **cds: Any) -> None:
     """Serve the triage API over HTTP (python -m ktriage.server)."""
-    _serve(rules, host, port, access_log)
+    _serve(rules, host, port, access_log, cds)
 
 
 @click.group()
@@ -94,18 +142,21 @@ def questionnaire(ctx: click.Context) -> None:
 
 @fhir.command()
 @click.argument("file", type=click.File("r", encoding="utf-8"))
+@fhir_reading_options
 @click.pass_context
-def report(ctx: click.Context, file: Any) -> None:
+def report(ctx: click.Context, file: Any, since: Any, strict: bool) -> None:
     """Print the Report read from a FHIR Bundle, Observation or QuestionnaireResponse.
 
     Example: ktriage fhir report bundle.json
     """
     module = fhir_module(_NO_FHIR)
     try:
-        reading = module.read_fhir(file.read(), load_rule_pack(ctx))
+        reading = module.read_fhir(
+            file.read(), load_rule_pack(ctx), strict=strict, since=since_utc(since)
+        )
     except InvalidReport as exc:
         raise Problem("; ".join(str(e) for e in exc.errors)) from None
-    for note in reading.skipped:
-        click.echo(f"skipped: {note}", err=True)
+    if reading.skipped:
+        click.echo(skipped_line(reading.skipped), err=True)
     out = reading.report.model_dump(mode="json", exclude_defaults=True)
     click.echo(json.dumps(out, indent=2, ensure_ascii=False))

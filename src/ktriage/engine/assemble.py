@@ -299,6 +299,7 @@ class Assembler:
             readings=[self.reading(r) for r in facts.readings],
             derived=dict(facts.derived),
             rule_pack=self._info,
+            skipped=(),
         )
 
 

@@ -268,6 +268,16 @@ class RulePackInfo(BaseModel):
     sha256: str
 
 
+class Skipped(BaseModel):
+    """A piece of the input that was not triaged, and why (e.g. FHIR data ktriage cannot read)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    what: str  # "Observation 2339-0 glucose"
+    where: str  # "entry.14"
+    why: str  # "not known to be fasting"
+
+
 class Result(BaseModel):
     """The triage decision for one report."""
 
@@ -283,3 +293,5 @@ class Result(BaseModel):
     readings: list[Reading] = []
     derived: dict[str, float]
     rule_pack: RulePackInfo
+    # a tuple: one empty value shared by every Result that skipped nothing
+    skipped: tuple[Skipped, ...] = ()

@@ -44,6 +44,7 @@ from .codes import (
 )
 from .questionnaire import questionnaire
 from .reader import FhirReading, read_fhir, report_from_fhir
+from .triage import FhirTriage, triage_fhir
 
 __all__ = [
     "BASELINE_EXTENSION",
@@ -58,7 +59,9 @@ __all__ = [
     "TRIGLYCERIDES_MMOL_TO_MG_DL",
     "UCUM",
     "FhirReading",
+    "FhirTriage",
     "questionnaire",
     "read_fhir",
     "report_from_fhir",
+    "triage_fhir",
 ]

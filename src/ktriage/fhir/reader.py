@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,21 +19,26 @@ from ..engine.models import (
     Report,
     Route,
     Severity,
+    Skipped,
 )
 from .codes import (
     BASELINE_EXTENSION,
+    BASELINE_MAX_DAYS,
+    BASELINE_MIN_DAYS,
     BP_PANEL_CODES,
     DECIMALS,
     IGNORED_STATUS,
     KIND_OF_CODE,
     KIND_OF_FIELD,
     LOINC,
+    NO_RESULT_STATUS,
     OTHER_GLUCOSE_CODES,
     PATIENT_REF,
     QUESTIONNAIRE_URL,
     ROUTE_SYSTEM,
     SEVERITY_SYSTEM,
     SYMPTOM_BOOLEANS,
+    SYMPTOM_DAYS,
     SYMPTOM_SYSTEM,
     UCUM,
     Kind,
@@ -46,10 +51,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FhirReading:
-    """A Report read from FHIR, and what was left out of it on purpose (with why)."""
+    """A Report read from FHIR, what was left out of it (what, where, why), and the date
+    of each measurement read (None: the value carried no date)."""
 
     report: Report
-    skipped: tuple[FieldError, ...] = ()
+    skipped: tuple[Skipped, ...] = ()
+    dates: dict[str, datetime | None] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """Whether anything triage grades was read: a symptom or a measurement."""
+        m = self.report.measurements
+        return bool(self.report.symptoms) or any(
+            getattr(m, name) is not None
+            for name in MEASUREMENT_FIELDS
+            if name != "baseline_weight_kg"  # graded only against a weight of today
+        )
 
 
 @dataclass
@@ -58,17 +75,20 @@ class _Candidate:
     when: datetime | None
     order: int
     path: str
+    skip: Skipped | None = None  # set when the value is too old to grade (weights only)
 
 
 @dataclass
 class _Reader:
     vocabulary: Any
-    ignore_unknown: bool
+    strict: bool
     since: datetime | None
     now: datetime
     expected_patient: str | None
     errors: list[FieldError] = field(default_factory=list)
-    skipped: list[FieldError] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    full_urls: dict[str, str] = field(default_factory=dict)  # Patient fullUrl -> patient key
+    weights: list[_Candidate] = field(default_factory=list)  # every dated weight read
     values: dict[str, list[_Candidate]] = field(default_factory=dict)
     symptoms: list[dict[str, Any]] = field(default_factory=list)
     treatment: dict[str, list[_Candidate]] = field(default_factory=dict)
@@ -79,8 +99,22 @@ class _Reader:
     def error(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
 
-    def skip(self, path: str, message: str) -> None:
-        self.skipped.append(FieldError(path, message))
+    def skip(self, path: str, what: str, why: str) -> Skipped:
+        """Leave a piece of the input out, saying what it was and why."""
+        note = Skipped(what=what, where=_where(path), why=why)
+        self.skipped.append(note)
+        return note
+
+    def problem(self, path: str, what: str, why: str) -> None:
+        """Something one item says that cannot be graded: an error with ``strict``,
+        otherwise the item is skipped and the rest is read."""
+        if self.strict:
+            self.error(path, why)
+        else:
+            self.skip(path, what, why)
+
+    def cutoff(self, days: int) -> datetime:
+        return self.since if self.since is not None else self.now - timedelta(days=days)
 
     def next_order(self) -> int:
         self.order += 1
@@ -94,7 +128,7 @@ def report_from_fhir(
     data: dict[str, Any] | str | bytes,
     pack: RulePack | None = None,
     *,
-    ignore_unknown: bool = False,
+    strict: bool = False,
     since: datetime | None = None,
     patient_id: str | None = None,
     now: datetime | None = None,
@@ -105,16 +139,14 @@ def report_from_fhir(
     a dotted path into the FHIR input (``entry.2.resource.valueQuantity.code``).
     See ``read_fhir`` for the keyword arguments.
     """
-    return read_fhir(
-        data, pack, ignore_unknown=ignore_unknown, since=since, patient_id=patient_id, now=now
-    ).report
+    return read_fhir(data, pack, strict=strict, since=since, patient_id=patient_id, now=now).report
 
 
 def read_fhir(
     data: dict[str, Any] | str | bytes,
     pack: RulePack | None = None,
     *,
-    ignore_unknown: bool = False,
+    strict: bool = False,
     since: datetime | None = None,
     patient_id: str | None = None,
     now: datetime | None = None,
@@ -122,18 +154,20 @@ def read_fhir(
     """Like ``report_from_fhir``, also returning what was skipped and why.
 
     ``pack``: whose vocabulary the questionnaire's symptom codes are checked against
-    (default: the shipped pack). ``ignore_unknown``: skip resources and Observation codes
-    ktriage does not use instead of reporting them as errors (for an EHR's prefetch,
-    which holds whatever the server had). ``since``: skip dated values older than this
-    (and undated ones), except the baseline weight. ``patient_id``: every resource's
-    subject must be this patient. ``now``: the date ages are computed at.
+    (default: the shipped pack). By default a record is read as it comes: resources,
+    codes and values ktriage cannot use are skipped and listed in ``skipped``;
+    ``strict=True`` refuses them instead. ``since``: grade values dated from then on
+    (default: each measurement's window, ``Kind.window_days``, before ``now``); older and
+    undated values are skipped, except the baseline weight. ``patient_id``: every
+    resource's subject must be this patient. ``now``: the date ages and windows are
+    computed at.
     """
     if isinstance(data, str | bytes):
         data = load_json(data)
     vocabulary = (pack or default_pack()).vocabulary
     reader = _Reader(
         vocabulary=vocabulary,
-        ignore_unknown=ignore_unknown,
+        strict=strict,
         since=_utc(since) if since else None,
         now=_utc(now) if now else datetime.now(UTC),
         expected_patient=patient_id,
@@ -155,8 +189,9 @@ def read_fhir(
         )
     if reader.errors:
         raise InvalidReport(reader.errors, data)
-    report = parse_report(_assemble(reader))
-    return FhirReading(report, tuple(reader.skipped))
+    fields, dates = _assemble(reader)
+    report = parse_report(fields)
+    return FhirReading(report, tuple(reader.skipped), dates)
 
 
 @functools.lru_cache(maxsize=1)
@@ -174,6 +209,12 @@ def _read_bundle(reader: _Reader, data: dict[str, Any]) -> None:
     if not isinstance(entries, list):
         reader.error("entry", f"must be a list, got {json_type(entries)}")
         return
+    for entry in entries:  # references resolve against every entry's fullUrl
+        if isinstance(entry, dict) and isinstance(entry.get("fullUrl"), str):
+            res = entry.get("resource")
+            if isinstance(res, dict) and res.get("resourceType") == "Patient":
+                key = res.get("id") if isinstance(res.get("id"), str) else None
+                reader.full_urls[entry["fullUrl"]] = key or _urn_key(entry["fullUrl"])
     for i, entry in enumerate(entries):
         path = f"entry.{i}"
         if not isinstance(entry, dict):
@@ -185,10 +226,12 @@ def _read_bundle(reader: _Reader, data: dict[str, Any]) -> None:
         if not isinstance(resource, dict):
             reader.error(f"{path}.resource", f"must be an object, got {json_type(resource)}")
             continue
-        _read_resource(reader, resource, f"{path}.resource.")
+        _read_resource(reader, resource, f"{path}.resource.", entry.get("fullUrl"))
 
 
-def _read_resource(reader: _Reader, data: dict[str, Any], prefix: str) -> None:
+def _read_resource(
+    reader: _Reader, data: dict[str, Any], prefix: str, full_url: Any = None
+) -> None:
     kind = data.get("resourceType")
     if kind == "Observation":
         obs = _validate(reader, Observation, data, prefix)
@@ -201,11 +244,11 @@ def _read_resource(reader: _Reader, data: dict[str, Any], prefix: str) -> None:
     elif kind == "Patient":
         patient = _validate(reader, Patient, data, prefix)
         if patient is not None:
-            _read_patient(reader, patient, prefix)
+            _read_patient(reader, patient, prefix, full_url)
     elif kind == "OperationOutcome":
-        reader.skip(prefix + "resourceType", "an OperationOutcome carries no patient data")
-    elif reader.ignore_unknown:
-        reader.skip(prefix + "resourceType", f"resource type {kind!r} is not used by ktriage")
+        reader.skip(prefix, "OperationOutcome", "carries no patient data")
+    elif not reader.strict:
+        reader.skip(prefix, str(kind), "resource type not used by ktriage")
     else:
         reader.error(
             prefix + "resourceType",
@@ -215,21 +258,30 @@ def _read_resource(reader: _Reader, data: dict[str, Any], prefix: str) -> None:
 
 
 def _validate(reader: _Reader, model: Any, data: dict[str, Any], prefix: str) -> Any:
+    what = str(data.get("resourceType"))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors(include_url=False)[:20]:
+        errors = exc.errors(include_url=False)
+        if not reader.strict:
+            err = errors[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).split("\n")[0].removeprefix("Value error, ")
+            reader.skip(prefix, what, f"not valid FHIR: {loc}: {msg}")
+            return None
+        for err in errors[:20]:
             loc = ".".join(str(p) for p in err["loc"])
             msg = str(err["msg"]).split("\n")[0].removeprefix("Value error, ")
             reader.error(prefix + loc, f"not valid FHIR: {msg}")
     except Exception:  # fhir.resources raises KeyError & co. for unknown nested types
-        reader.error(prefix.rstrip("."), "not a valid FHIR resource")
+        reader.problem(prefix.rstrip("."), what, "not a valid FHIR resource")
     return None
 
 
-def _read_patient(reader: _Reader, patient: Any, prefix: str) -> None:
-    if patient.id:
-        _see_patient(reader, patient.id, prefix + "id")
+def _read_patient(reader: _Reader, patient: Any, prefix: str, full_url: Any) -> None:
+    key = patient.id or (_urn_key(full_url) if isinstance(full_url, str) else None)
+    if key:
+        _see_patient(reader, key, prefix + "id")
     born = patient.birthDate
     if isinstance(born, date):
         now = reader.now.date()
@@ -239,14 +291,13 @@ def _read_patient(reader: _Reader, patient: Any, prefix: str) -> None:
             _Candidate(float(age), reader.now, reader.next_order(), prefix + "birthDate")
         )
     elif born is not None:
-        reader.skip(prefix + "birthDate", "a partial birth date does not give an exact age")
+        reader.skip(prefix + "birthDate", "Patient birthDate", "a partial date gives no exact age")
 
 
 def _see_patient(reader: _Reader, ref_or_id: str, path: str, *, is_ref: bool = False) -> None:
     key = ref_or_id
     if is_ref:
-        m = PATIENT_REF.search(ref_or_id)
-        key = m.group(1) if m else ref_or_id
+        key = _patient_key(reader, ref_or_id)
     if reader.expected_patient is not None and key != reader.expected_patient:
         reader.error(path, "this resource is about another patient than the one in context")
         return
@@ -285,10 +336,11 @@ def _obs_time(obs: Any) -> datetime | None:
 
 
 def _read_observation(reader: _Reader, obs: Any, prefix: str) -> None:
-    if obs.status in IGNORED_STATUS:
-        reader.skip(prefix + "status", f"status {obs.status!r}: not a measurement")
-        return
     codes = _loinc_codes(obs.code)
+    what = _obs_what(obs, codes)
+    if obs.status in IGNORED_STATUS:
+        reader.skip(prefix + "status", what, f"status {obs.status}: not a measurement")
+        return
     kinds = {KIND_OF_CODE[c].field: KIND_OF_CODE[c] for c in codes if c in KIND_OF_CODE}
     panel = any(c in BP_PANEL_CODES for c in codes)
     if panel:
@@ -296,29 +348,30 @@ def _read_observation(reader: _Reader, obs: Any, prefix: str) -> None:
         kinds.pop("diastolic_bp", None)
     if len(kinds) + panel > 1:
         names = sorted(kinds) + (["blood pressure panel"] if panel else [])
-        reader.error(prefix + "code", f"codes of different measurements: {', '.join(names)}")
+        reader.problem(
+            prefix + "code", what, f"codes of different measurements: {', '.join(names)}"
+        )
         return
     if not kinds and not panel:
-        shown = ", ".join(codes) if codes else _concept_text(obs.code)
         if any(c in OTHER_GLUCOSE_CODES for c in codes):
             reader.skip(
                 prefix + "code",
-                f"glucose ({shown}) not known to be fasting: only fasting glucose"
-                " (LOINC 1558-6) is graded",
+                what,
+                "glucose not known to be fasting: only fasting glucose (LOINC 1558-6,"
+                " 14771-0) is graded",
             )
-        elif reader.ignore_unknown:
-            reader.skip(prefix + "code", f"code not used by ktriage: {shown}")
         else:
-            reader.error(
+            reader.problem(
                 prefix + "code",
-                f"unknown observation code ({shown}); ktriage reads the LOINC codes listed"
-                " in docs/service.md",
+                what,
+                "code not used by ktriage (the LOINC codes it reads are listed in docs/service.md)",
             )
+        return
+    if obs.status in NO_RESULT_STATUS:
+        reader.problem(prefix + "status", what, f"status {obs.status}: no result yet")
         return
     when = _obs_time(obs)
     baseline = _is_baseline(obs)
-    if not baseline and not _recent(reader, when, prefix):
-        return
     _subject(reader, obs, prefix)
     if panel:
         found = False
@@ -327,19 +380,44 @@ def _read_observation(reader: _Reader, obs: Any, prefix: str) -> None:
                 kind = KIND_OF_CODE.get(code)
                 if kind is not None and kind.field in ("systolic_bp", "diastolic_bp"):
                     found = True
-                    _quantity(reader, kind, kind.field, comp, when, f"{prefix}component.{j}.")
+                    _quantity(
+                        reader,
+                        kind,
+                        kind.field,
+                        comp,
+                        when,
+                        f"{prefix}component.{j}.",
+                        f"{what} {kind.display.lower()}",
+                    )
         if not found:
-            reader.error(
+            reader.problem(
                 prefix + "component",
+                what,
                 "a blood pressure panel needs a systolic (8480-6) or diastolic (8462-4) component",
             )
         return
     (kind,) = kinds.values()
     target = "baseline_weight_kg" if baseline and kind.field == "weight_kg" else kind.field
     if baseline and kind.field != "weight_kg":
-        reader.error(prefix + "extension", "the baseline flag is for body weight only")
+        reader.problem(prefix + "extension", what, "the baseline flag is for body weight only")
         return
-    _quantity(reader, kind, target, obs, when, prefix)
+    _quantity(reader, kind, target, obs, when, prefix, what)
+
+
+def _obs_what(obs: Any, codes: list[str]) -> str:
+    """How a skipped Observation is named: its LOINC code and what it measures."""
+    kind = next((KIND_OF_CODE[c] for c in codes if c in KIND_OF_CODE), None)
+    if kind is not None:
+        name = kind.display.lower()
+    elif any(c in BP_PANEL_CODES for c in codes):
+        name = "blood pressure"
+    elif any(c in OTHER_GLUCOSE_CODES for c in codes):
+        name = "glucose"
+    else:
+        name = (obs.code.text or "") if obs.code is not None else ""
+        name = name if len(name) <= 60 else name[:59] + "…"
+    code = codes[0] if codes else _concept_text(obs.code)
+    return " ".join(p for p in ("Observation", code, name) if p)
 
 
 def _is_baseline(obs: Any) -> bool:
@@ -348,16 +426,21 @@ def _is_baseline(obs: Any) -> bool:
     )
 
 
-def _recent(reader: _Reader, when: datetime | None, prefix: str) -> bool:
-    if reader.since is None:
-        return True
+def _current(
+    reader: _Reader, when: datetime | None, days: int, path: str, what: str
+) -> Skipped | None:
+    """None when a value dated ``when`` is recent enough to grade, else why not (listed)."""
     if when is None:
-        reader.skip(prefix + "effectiveDateTime", "no date: cannot tell whether it is recent")
-        return False
-    if when < reader.since:
-        reader.skip(prefix + "effectiveDateTime", "older than the period triaged")
-        return False
-    return True
+        return reader.skip(path, what, "no date: cannot tell whether it is current")
+    cutoff = reader.cutoff(days)
+    if when < cutoff:
+        limit = (
+            f"before {reader.since.date().isoformat()}"
+            if reader.since is not None
+            else f"older than {days} days"
+        )
+        return reader.skip(path, what, f"measured {when.date().isoformat()}, {limit}")
+    return None
 
 
 def _quantity(
@@ -367,20 +450,23 @@ def _quantity(
     holder: Any,
     when: datetime | None,
     prefix: str,
+    what: str,
 ) -> None:
     q = holder.valueQuantity
     if q is None:
         if getattr(holder, "dataAbsentReason", None) is not None:
-            reader.skip(prefix + "dataAbsentReason", "no value recorded")
+            reader.skip(prefix + "dataAbsentReason", what, "no value recorded")
             return
         other = [n for n in _VALUE_NAMES if getattr(holder, n, None) is not None]
-        what = f"a {other[0]}" if other else "no value"
-        reader.error(prefix + "valueQuantity", f"{kind.display} needs a valueQuantity, got {what}")
+        got = f"a {other[0]}" if other else "no value"
+        reader.problem(
+            prefix + "valueQuantity", what, f"{kind.display} needs a valueQuantity, got {got}"
+        )
         return
-    value = _convert_quantity(reader, kind, q, prefix + "valueQuantity.")
+    value = _convert_quantity(reader, kind, q, prefix + "valueQuantity.", what)
     if value is None:
         return
-    _add_value(reader, target, value, when, prefix + "valueQuantity.value")
+    _add_value(reader, target, value, when, prefix + "valueQuantity.value", what)
 
 
 _VALUE_NAMES = (
@@ -397,17 +483,23 @@ _VALUE_NAMES = (
 )
 
 
-def _convert_quantity(reader: _Reader, kind: Kind, q: Any, prefix: str) -> float | None:
+def _convert_quantity(
+    reader: _Reader, kind: Kind, q: Any, prefix: str, what: str = ""
+) -> float | None:
+    what = what or kind.display
     if q.value is None:
-        reader.error(prefix + "value", "is required")
+        reader.problem(prefix + "value", what, "value is required")
         return None
     if q.comparator is not None:
-        reader.error(prefix + "comparator", f"a value '{q.comparator} …' cannot be graded")
+        reader.problem(
+            prefix + "comparator", what, f"a value '{q.comparator} {q.value}' cannot be graded"
+        )
         return None
     if q.system != UCUM or not q.code:
         shown = q.code or q.unit
-        reader.error(
+        reader.problem(
             prefix + "system",
+            what,
             f"the unit must be a UCUM code (system {UCUM}) such as"
             f" {_unit_list(kind)}; got {shown!r}"
             + (f" with system {q.system!r}" if q.system else ""),
@@ -415,12 +507,13 @@ def _convert_quantity(reader: _Reader, kind: Kind, q: Any, prefix: str) -> float
         return None
     factor = kind.units.get(q.code)
     if factor is None:
-        reader.error(
+        reader.problem(
             prefix + "code",
+            what,
             f"unknown unit {q.code!r} for {kind.display.lower()}; expected {_unit_list(kind)}",
         )
         return None
-    return float(Decimal(q.value)) * factor
+    return (float(Decimal(q.value)) + kind.offsets.get(q.code, 0.0)) * factor
 
 
 def _unit_list(kind: Kind) -> str:
@@ -428,18 +521,35 @@ def _unit_list(kind: Kind) -> str:
 
 
 def _add_value(
-    reader: _Reader, target: str, value: float, when: datetime | None, path: str
+    reader: _Reader,
+    target: str,
+    value: float,
+    when: datetime | None,
+    path: str,
+    what: str = "",
+    days: int | None = None,
 ) -> None:
     spec = NUMERIC_FIELDS[target]
     value = round(value, DECIMALS) + 0.0
+    what = what or spec.label
     if not spec.low <= value <= spec.high:
-        reader.error(
+        reader.problem(
             path,
+            what,
             f"{spec.label} {value:g} {spec.unit} is outside the plausible range"
             f" {spec.low:g} to {spec.high:g} {spec.unit}",
         )
         return
-    reader.values.setdefault(target, []).append(_Candidate(value, when, reader.next_order(), path))
+    candidate = _Candidate(value, when, reader.next_order(), path)
+    if target != "baseline_weight_kg":  # a baseline is old by nature: no window
+        kind = KIND_OF_FIELD.get(target)
+        window = days if days is not None else kind.window_days if kind else SYMPTOM_DAYS
+        candidate.skip = _current(reader, when, window, path, what)
+        if target == "weight_kg" and when is not None:
+            reader.weights.append(candidate)  # history: the baseline may come from it
+        if candidate.skip is not None:
+            return
+    reader.values.setdefault(target, []).append(candidate)
 
 
 # -- questionnaire responses -------------------------------------------------------------
@@ -455,10 +565,12 @@ def _read_questionnaire_response(reader: _Reader, qr: Any, prefix: str) -> None:
         )
         return
     if qr.status in IGNORED_STATUS:
-        reader.skip(prefix + "status", f"status {qr.status!r}: not a report")
+        reader.skip(prefix + "status", "QuestionnaireResponse", f"status {qr.status}: not a report")
         return
     when = _when(qr.authored) if qr.authored is not None else None
-    if not _recent(reader, when, prefix):
+    if when is None and not prefix:
+        when = reader.now  # a lone response handed in without a date: answered now
+    if _current(reader, when, SYMPTOM_DAYS, prefix + "authored", "QuestionnaireResponse"):
         return
     _subject(reader, qr, prefix)
     for i, item in enumerate(qr.item or []):
@@ -628,7 +740,7 @@ def _latest(candidates: list[_Candidate]) -> _Candidate:
     return max(candidates, key=key)
 
 
-def _assemble(reader: _Reader) -> dict[str, Any]:
+def _assemble(reader: _Reader) -> tuple[dict[str, Any], dict[str, datetime | None]]:
     report: dict[str, Any] = {}
     patient = reader.expected_patient or next(iter(reader.patients), None)
     if patient is not None and len(patient) <= 128:
@@ -637,9 +749,12 @@ def _assemble(reader: _Reader) -> dict[str, Any]:
         report["age_years"] = _latest(reader.ages).value
     if reader.symptoms:
         report["symptoms"] = reader.symptoms
-    measurements = {name: _latest(c).value for name, c in reader.values.items()}
-    if measurements:
-        report["measurements"] = measurements
+    chosen = {name: _latest(c) for name, c in reader.values.items()}
+    baseline = _baseline_from_history(reader, chosen)
+    if baseline is not None:
+        chosen["baseline_weight_kg"] = baseline
+    if chosen:
+        report["measurements"] = {name: c.value for name, c in chosen.items()}
     treatment: dict[str, Any] = {}
     if "route" in reader.treatment:
         treatment["route"] = _latest(reader.treatment["route"]).value
@@ -647,7 +762,24 @@ def _assemble(reader: _Reader) -> dict[str, Any]:
         treatment["hours_since_dose"] = _latest(reader.treatment["hours_since_dose"]).value
     if treatment:
         report["treatment"] = treatment
-    return report
+    return report, {name: c.when for name, c in chosen.items()}
+
+
+def _baseline_from_history(reader: _Reader, chosen: dict[str, _Candidate]) -> _Candidate | None:
+    """The baseline weight the record's history gives when no weight carries the baseline
+    extension: the earliest dated weight, if BASELINE_MIN_DAYS to BASELINE_MAX_DAYS before
+    the weight graded. A bundle of a few recent visits gives none."""
+    now = chosen.get("weight_kg")
+    if "baseline_weight_kg" in chosen or now is None or now.when is None:
+        return None
+    earliest = min(reader.weights, key=lambda c: (c.when, c.order))
+    assert earliest.when is not None  # only dated weights are kept in the history
+    gap = now.when - earliest.when
+    if not timedelta(days=BASELINE_MIN_DAYS) <= gap <= timedelta(days=BASELINE_MAX_DAYS):
+        return None
+    if earliest.skip is not None:  # too old to grade as today's weight, not as a baseline
+        reader.skipped.remove(earliest.skip)
+    return earliest
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -668,6 +800,32 @@ def _when(value: Any) -> datetime | None:
         return _utc(datetime.fromisoformat(text))
     except ValueError:
         return None
+
+
+def _where(path: str) -> str:
+    """The entry a path is in, as a person finds it: ``entry.14`` (``input`` for a lone
+    resource), with the component for a blood pressure value."""
+    path = path.rstrip(".")
+    m = re.match(r"(entry\.\d+)(?:\.resource)?(?:\.(component\.\d+))?", path)
+    if m:
+        return m[1] + (f".{m[2]}" if m[2] else "")
+    m = re.match(r"component\.\d+", path)
+    return m[0] if m else "input"
+
+
+def _urn_key(full_url: str) -> str:
+    return full_url.removeprefix("urn:uuid:")
+
+
+def _patient_key(reader: _Reader, reference: str) -> str:
+    """The patient a reference points to: an entry's fullUrl (``urn:uuid:`` or absolute),
+    or a relative, absolute or versioned ``Patient/id``."""
+    if reference in reader.full_urls:
+        return reader.full_urls[reference]
+    if reference.startswith("urn:uuid:"):
+        return _urn_key(reference)
+    m = PATIENT_REF.search(reference)
+    return m.group(1) if m else reference
 
 
 def _utc(value: datetime) -> datetime:

@@ -6,9 +6,11 @@ for FHIR input and the patient-view CDS service).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .app import MAX_BATCH, MAX_BODY_BYTES, create_app
+from .cds_access import CdsJwt
 
 __all__ = ["LOG_CONFIG", "MAX_BATCH", "MAX_BODY_BYTES", "create_app", "run"]
 
@@ -42,11 +44,18 @@ def run(
     rules: str | None = None,
     *,
     access_log: bool = True,
+    cds_origins: Sequence[str] = ("*",),
+    cds_jwks: str | None = None,
+    cds_issuers: Sequence[str] = (),
 ) -> None:
-    """Load the rule pack (a broken pack raises ``RulePackError``), then serve until stopped."""
+    """Load the rule pack (a broken pack raises ``RulePackError``), then serve until stopped.
+
+    ``cds_origins``, ``cds_jwks`` and ``cds_issuers``: see ``ktriage.server.cds_access``.
+    """
     import uvicorn
 
-    app = create_app(rules=rules)
+    jwt = CdsJwt(cds_jwks, cds_issuers) if cds_jwks else None
+    app = create_app(rules=rules, cds_origins=cds_origins, cds_jwt=jwt)
     config = dict(LOG_CONFIG)
     if not access_log:
         config["loggers"] = {

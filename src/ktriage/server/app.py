@@ -27,6 +27,7 @@ from .. import Engine, FieldError, InvalidReport, Report, Result, __version__
 from ..engine.catalogue import rule_summary
 from ..engine.intake import json_type, load_json, suggest
 from ..engine.models import Reading, RulePackInfo
+from .cds_access import CdsCors, CdsJwt
 
 access_log = logging.getLogger("ktriage.server.access")
 error_log = logging.getLogger("ktriage.server.error")
@@ -240,10 +241,14 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     max_batch: int = MAX_BATCH,
+    cds_origins: Sequence[str] = ("*",),
+    cds_jwt: CdsJwt | None = None,
 ) -> FastAPI:
     """The ktriage HTTP app over ``engine`` (or one loaded from ``rules``, default pack).
 
     Loading happens here, once: a broken pack raises ``RulePackError`` and no app is made.
+    ``cds_origins``: the origins browser CDS clients may call from (CORS, CDS routes only;
+    default any). ``cds_jwt``: verify the CDS client's JWT on the CDS routes (default off).
     """
     if engine is None:
         engine = Engine.load(rules)
@@ -257,6 +262,8 @@ def create_app(
         ),
     )
     app.add_middleware(Guard, max_body=max_body_bytes)
+    if cds_origins:
+        app.add_middleware(CdsCors, origins=cds_origins)  # outermost: answers preflights
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -411,7 +418,7 @@ def create_app(
 
     from .cds import add_cds_routes
 
-    add_cds_routes(app, engine)
+    add_cds_routes(app, engine, cds_jwt)
     return app
 
 

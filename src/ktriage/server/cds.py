@@ -1,14 +1,18 @@
 """CDS Hooks 2.0 services: discovery, two services, and a feedback endpoint.
 
-* ``ktriage-patient-view`` (hook ``patient-view``): triages the patient's Observations of
-  the last ``RECENT_DAYS`` days (prefetch ``observations``, required: 412 without it) with
-  the optional ``patient`` (age) and ``symptoms`` (the latest answers to the ktriage
-  symptom questionnaire). Needs the ``fhir`` extra; without it the service is not listed.
+* ``ktriage-patient-view`` (hook ``patient-view``): triages the patient's Observations,
+  each within its measurement's window (prefetch ``observations``), with the optional
+  ``patient`` (age) and ``symptoms`` (the latest answers to the ktriage symptom
+  questionnaire). What the client did not prefetch is fetched from ``fhirServer`` with
+  ``fhirAuthorization``'s token; 412 when neither is there. Values that cannot be read are
+  skipped and listed on a card; the rest is triaged. Needs the ``fhir`` extra; without it
+  the service is not listed.
 * ``ktriage-symptom-report`` (hook ``org.ktriage.symptom-report``): an app submits one
   symptom report as ``context.report`` (a ktriage Report) or
   ``context.questionnaireResponse`` (FHIR, needs the ``fhir`` extra).
 
 Each advice item becomes one card; a report with nothing to say gets ``{"cards": []}``.
+CORS and the optional check of the CDS client's JWT: see ``cds_access``.
 Feedback is counted per service and outcome; nothing else of it is kept.
 """
 
@@ -19,7 +23,7 @@ import re
 import threading
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,10 +33,10 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import Engine, FieldError, InvalidReport, Result
 from ..engine.intake import field_errors, load_json, parse_report
-from ..engine.models import Advice, Escalation
+from ..engine.models import Advice, Escalation, Skipped
 from .app import error_response
+from .cds_access import CdsJwt
 
-RECENT_DAYS = 30
 PATIENT_VIEW = "ktriage-patient-view"
 SYMPTOM_REPORT = "ktriage-symptom-report"
 SYMPTOM_REPORT_HOOK = "org.ktriage.symptom-report"
@@ -140,10 +144,10 @@ def services() -> list[dict[str, Any]]:
                 "id": PATIENT_VIEW,
                 "title": "ktriage: side effects of ketamine or esketamine treatment",
                 "description": (
-                    f"Triages the patient's vital signs and labs of the last {RECENT_DAYS}"
-                    " days (weight, blood pressure, heart rate, oxygen saturation, fasting"
-                    " glucose, LDL, triglycerides) and their latest answers to the ktriage"
-                    " symptom questionnaire; one card per piece of advice."
+                    "Triages the patient's recent vital signs and labs (weight, blood"
+                    " pressure, heart rate, oxygen saturation, temperature, respiratory"
+                    " rate, fasting glucose, LDL, triglycerides) and their latest answers to"
+                    " the ktriage symptom questionnaire; one card per piece of advice."
                 ),
                 "prefetch": {
                     "patient": "Patient/{{context.patientId}}",
@@ -157,9 +161,10 @@ def services() -> list[dict[str, Any]]:
                     ),
                 },
                 "usageRequirements": (
-                    "The observations prefetch is required (the service does not query the"
-                    " FHIR server). A baseline weight is read only from an Observation"
-                    " flagged with the ktriage baseline-weight extension."
+                    "Give the observations prefetch, or fhirServer and fhirAuthorization"
+                    " to fetch it. The baseline weight is the Observation flagged with the"
+                    " ktriage baseline-weight extension, else the earliest weight of the"
+                    " history returned (docs/service.md)."
                 ),
             }
         )
@@ -180,6 +185,7 @@ def services() -> list[dict[str, Any]]:
 
 
 _CDS_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The CDS client's JWT is missing or not valid (with --cds-jwks)."},
     404: {"description": "No such service."},
     412: {"description": "Required prefetch data is missing."},
     413: {"description": "The body is larger than the limit."},
@@ -187,7 +193,7 @@ _CDS_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def add_cds_routes(app: FastAPI, engine: Engine) -> None:
+def add_cds_routes(app: FastAPI, engine: Engine, jwt: CdsJwt | None = None) -> None:
     lock = threading.Lock()
     feedback_counts: Counter[tuple[str, str]] = Counter()
     app.state.cds_feedback = feedback_counts
@@ -195,14 +201,25 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
     listed = services()  # what is installed does not change while the server runs
     known = {s["id"]: s for s in listed}
 
+    async def untrusted(request: Request) -> JSONResponse | None:
+        if jwt is None:
+            return None
+        audience = str(request.url.replace(query=None, fragment=None))
+        why = await run_in_threadpool(jwt.check, request.headers.get("authorization"), audience)
+        if why is None:
+            return None
+        response = error_response(401, [FieldError("Authorization", why)])
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
     @app.get(
         "/cds-services",
         response_model=Discovery,
         response_model_exclude_none=True,
         summary="CDS Hooks discovery",
     )
-    async def discovery() -> Any:
-        return {"services": listed}
+    async def discovery(request: Request) -> Any:
+        return await untrusted(request) or {"services": listed}
 
     @app.post(
         "/cds-services/{service_id}",
@@ -218,6 +235,8 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
         },
     )
     async def call_service(service_id: str, request: Request) -> Any:
+        if denied := await untrusted(request):
+            return denied
         service = known.get(service_id)
         if service is None:
             return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
@@ -236,7 +255,7 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
                 ],
             )
         if service_id == PATIENT_VIEW:
-            return await _patient_view(engine, parsed)
+            return await _patient_view(engine, parsed, service["prefetch"])
         return await _symptom_report(engine, parsed)
 
     @app.post(
@@ -252,6 +271,8 @@ def add_cds_routes(app: FastAPI, engine: Engine) -> None:
         },
     )
     async def feedback(service_id: str, request: Request) -> Any:
+        if denied := await untrusted(request):
+            return denied
         if service_id not in known:
             return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
         parsed = _parse(await request.body(), FeedbackRequest)
@@ -279,18 +300,36 @@ def _parse(body: bytes, model: type[BaseModel]) -> Any:
 # -- patient-view ------------------------------------------------------------------------
 
 
-async def _patient_view(engine: Engine, req: CDSRequest) -> Any:
+async def _patient_view(engine: Engine, req: CDSRequest, templates: dict[str, str]) -> Any:
     patient_id = req.context.get("patientId")
     if not isinstance(patient_id, str) or not patient_id:
         return error_response(422, [FieldError("context.patientId", "is required (a Patient id)")])
-    prefetch = req.prefetch or {}
+    prefetch = dict(req.prefetch or {})
+    # Fetched only when the required prefetch is missing: a client that prefetched chose
+    # what to send. Then everything missing is fetched; an optional key may fail.
+    missing = {k: t for k, t in templates.items() if k not in prefetch}
+    if "observations" in missing and req.fhirServer:
+        from .fhir_fetch import FetchFailed, fetch_prefetch
+
+        try:
+            fetched = await run_in_threadpool(
+                fetch_prefetch,
+                req.fhirServer,
+                req.fhirAuthorization,
+                missing,
+                {"patientId": patient_id},
+                {"observations"},
+            )
+        except FetchFailed as exc:
+            return error_response(412, [FieldError("fhirServer", str(exc))])
+        prefetch.update(fetched)
     if "observations" not in prefetch:
         return error_response(
             412,
             [
                 FieldError(
                     "prefetch.observations",
-                    "required prefetch is missing; this service does not query the FHIR server",
+                    "required prefetch is missing and no fhirServer was given to fetch it from",
                 )
             ],
         )
@@ -318,7 +357,7 @@ def _prefetch_failed(value: Any) -> str | None:
 
 
 def _triage_prefetch(engine: Engine, prefetch: dict[str, Any], patient_id: str) -> Any:
-    from ..fhir import read_fhir
+    from ..fhir import triage_fhir
 
     entries: list[dict[str, Any]] = []
     origins: list[str] = []
@@ -345,21 +384,17 @@ def _triage_prefetch(engine: Engine, prefetch: dict[str, Any], patient_id: str) 
     if problems:
         return error_response(422, problems)
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    now = datetime.now(UTC)
     try:
-        reading = read_fhir(
-            bundle,
-            engine.pack,
-            ignore_unknown=True,
-            since=now - timedelta(days=RECENT_DAYS),
-            patient_id=patient_id,
-            now=now,
-        )
-        result = engine.evaluate(reading.report)
+        done = triage_fhir(engine, bundle, patient_id=patient_id)
     except InvalidReport as exc:
         errors = [FieldError(_origin(e.field, origins), e.message) for e in exc.errors]
         return {"cards": [_unreadable_card(errors)]}
-    return {"cards": cards(result)}
+    skipped = [
+        s.model_copy(update={"where": _origin_where(s.where, origins)}) for s in done.result.skipped
+    ]
+    if not done.usable:
+        return {"cards": [_skipped_card(skipped, usable=False)]}
+    return {"cards": cards(done.result) + ([_skipped_card(skipped)] if skipped else [])}
 
 
 def _origin(path: str, origins: list[str]) -> str:
@@ -367,6 +402,36 @@ def _origin(path: str, origins: list[str]) -> str:
     if not m or int(m[1]) >= len(origins):
         return path
     return origins[int(m[1])] + (f".{m[3]}" if m[3] else "")
+
+
+def _origin_where(where: str, origins: list[str]) -> str:
+    """``entry.3.component.0`` of the merged bundle -> ``prefetch.observations.entry.7...``."""
+    m = re.match(r"entry\.(\d+)(.*)", where)
+    if not m or int(m[1]) >= len(origins):
+        return where
+    return origins[int(m[1])].removesuffix(".resource") + m[2]
+
+
+def _skipped_card(skipped: list[Skipped], usable: bool = True) -> dict[str, Any]:
+    """What was left out: a warning when it was everything, else a note under the advice."""
+    lines = "\n".join(f"- `{_code(s.where)}` {_md(s.what)}: {_md(s.why)}" for s in skipped)
+    n = len(skipped)
+    if usable:
+        summary = f"{n} recorded value{'' if n == 1 else 's'} not triaged (old, unreadable)"
+        lead = "The advice above does not take these recorded values into account:"
+    else:
+        summary = "Side-effect triage not done: no usable data in the record"
+        lead = (
+            "Nothing in the data given could be triaged, so this is not an all clear."
+            " Check these values in the record:"
+        )
+    return {
+        "uuid": str(uuid.uuid4()),
+        "summary": summary,
+        "indicator": "info" if usable or not skipped else "warning",
+        "detail": lead + "\n\n" + (lines or "- (no data was given)"),
+        "source": {"label": "ktriage", "topic": _topic("ktriage.skipped", "Values not triaged")},
+    }
 
 
 def _unreadable_card(errors: list[FieldError]) -> dict[str, Any]:
@@ -422,7 +487,8 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
                 raise InvalidReport(
                     [FieldError("resourceType", "expected a QuestionnaireResponse")], value
                 )
-            report = report_from_fhir(value, engine.pack)
+            # The app submits what the patient answers now: no window, as before
+            report = report_from_fhir(value, engine.pack, strict=True, since=_EPOCH)
         else:
             report = parse_report(value if isinstance(value, dict) else _not_object(value))
         result = engine.evaluate(report)
@@ -433,6 +499,9 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
         ]
         return error_response(422, errors)
     return {"cards": cards(result)}
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _not_object(value: Any) -> Any:
