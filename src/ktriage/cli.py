@@ -183,9 +183,7 @@ def _show_result(
 @click.option("--baseline-weight", type=float, metavar="KG", help="Weight before treatment, kg.")
 @click.option("--bp", metavar="SYS/DIA", help="Blood pressure, e.g. 150/95.")
 @click.option("--heart-rate", type=float, metavar="BPM", help="Heart rate, beats per minute.")
-@click.option(
-    "--respiratory-rate", type=float, metavar="PER_MIN", help="Breaths per minute."
-)
+@click.option("--respiratory-rate", type=float, metavar="PER_MIN", help="Breaths per minute.")
 @click.option("--spo2", type=float, metavar="PCT", help="Oxygen saturation, %.")
 @click.option("--temperature", type=float, metavar="C", help="Body temperature, °C.")
 @click.option("--glucose", type=float, metavar="MG_DL", help="Fasting glucose, mg/dL.")

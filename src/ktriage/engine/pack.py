@@ -579,9 +579,7 @@ def _rule(
         file=file,
         line=node.line,
         supersedes=tuple(spec.supersedes),
-        supersedes_lines=tuple(
-            line_of(node, "supersedes", i) for i in range(len(spec.supersedes))
-        ),
+        supersedes_lines=tuple(line_of(node, "supersedes", i) for i in range(len(spec.supersedes))),
         label=spec.label,
     )
 
