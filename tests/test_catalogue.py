@@ -32,7 +32,7 @@ TINY_CATALOGUE = (
     "| `next_visit` | Raise it at the next scheduled visit | 1 |\n"
     "| `within_24h` | Contact the treating provider within 24 hours | 0 |\n"
     "| `urgent` | Get care now: call the clinic, urgent care or the emergency department | 0 |\n"
-    "| `emergency` | Call 911 now (or 988 for suicidal thoughts) | 1 |\n"
+    "| `emergency` | Call 911 now | 1 |\n"
     "\n"
     "## Rules\n"
     "\n"
@@ -120,7 +120,7 @@ def test_catalogue_lists_every_rule_symptom_and_source(shipped_pack: RulePack) -
     [
         ("bp.crisis", "  - any of:\n    - systolic blood pressure at least 180 mmHg\n"),
         ("weight.change_grade1", "weight change from baseline at least 5 % and below 10 %"),
-        ("drowsiness.sedation_after_dose", "hours since the last dose at most 24 h"),
+        ("drowsiness.sedation_after_dose", "hours since the last dose at most 4 h"),
         (
             "mood.swings",
             "symptom `mood_swings` (Mood swings) with severity mild or moderate",

@@ -74,7 +74,8 @@ def test_check_text_has_no_colour_codes_when_piped() -> None:
     result = run("check", "--symptom", "want to die")
     assert result.exit_code == 0
     assert "\x1b[" not in result.stdout
-    assert result.stdout.startswith("EMERGENCY: Call 911 now (or 988 for suicidal thoughts)\n")
+    # the starter pack's rule has no label of its own: the level's label, 911 only
+    assert result.stdout.startswith("EMERGENCY: Call 911 now\n")
     assert "[emergency] RED FLAG Suicidal thoughts or self-harm" in result.stdout
 
 

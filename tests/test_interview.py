@@ -156,7 +156,7 @@ def test_full_interview(interview: Interview) -> None:
         "no energy", "2", "3 days",  # a lay word, severity by number
         "moodd", "y", "", "2 weeks",  # misspelt: take the suggestion; default severity
         "",  # no more symptoms
-        "y", "84", "80", "150/95", "", "", "",  # measurements
+        "y", "84", "80", "150/95", "", "", "", "37.2", "", "67",  # measurements
         "y", "nasal spray", "4",  # treatment
     ]  # fmt: skip
     outcome = answer_all(interview.run(), answers)
@@ -172,7 +172,9 @@ def test_full_interview(interview: Interview) -> None:
             "baseline_weight_kg": 80.0,
             "systolic_bp": 150.0,
             "diastolic_bp": 95.0,
+            "temperature_c": 37.2,
         },
+        "age_years": 67.0,
         "treatment": {"route": "nasal_spray", "hours_since_dose": 4.0},
     }
 
@@ -258,7 +260,7 @@ def test_report_from_options_collects_every_flag_error() -> None:
 
 def test_intake_command_end_to_end(tmp_path: Path) -> None:
     saved = tmp_path / "call.json"
-    script = "n\ntird\ny\nmild\n2\n\ny\n84\n80\n150/95\n\n\n\nn\n"
+    script = "n\ntird\ny\nmild\n2\n\ny\n84\n80\n150/95\n\n\n\n\n\n\nn\n"
     result = run("intake", "--patient-id", "P-0042", "--save", str(saved), input=script)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(

@@ -216,6 +216,7 @@ def test_result_json_round_trips(starter_engine: Engine) -> None:
         "action",
         "because",
         "sources",
+        "superseded_by",
     }
 
 

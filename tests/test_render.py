@@ -48,7 +48,7 @@ def test_plain_text_leads_with_level_then_unrecognised(emergency) -> None:  # ty
     _, result = emergency
     lines = result_text(result).splitlines()
     assert lines[:3] == [
-        "EMERGENCY: Call 911 now (or 988 for suicidal thoughts)",
+        "EMERGENCY: Call 911 now",
         "Patient: P-9",
         "NOT RECOGNISED (a clinician must read these): 'earache'",
     ]

@@ -197,10 +197,13 @@ def _show_result(
 @click.option("--baseline-weight", type=float, metavar="KG", help="Weight before treatment, kg.")
 @click.option("--bp", metavar="SYS/DIA", help="Blood pressure, e.g. 150/95.")
 @click.option("--heart-rate", type=float, metavar="BPM", help="Heart rate, beats per minute.")
+@click.option("--respiratory-rate", type=float, metavar="PER_MIN", help="Breaths per minute.")
 @click.option("--spo2", type=float, metavar="PCT", help="Oxygen saturation, %.")
+@click.option("--temperature", type=float, metavar="C", help="Body temperature, °C.")
 @click.option("--glucose", type=float, metavar="MG_DL", help="Fasting glucose, mg/dL.")
 @click.option("--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ...")
 @click.option("--hours-since-dose", type=float, metavar="H", help="Hours since the last dose.")
+@click.option("--age", type=float, metavar="YEARS", help="The patient's age in years.")
 @click.option("--patient-id", help="The patient's identifier, copied to the result.")
 @fhir_reading_options
 @format_option

@@ -131,10 +131,13 @@ def report_from_options(
     baseline_weight: float | None = None,
     bp: str | None = None,
     heart_rate: float | None = None,
+    respiratory_rate: float | None = None,
     spo2: float | None = None,
+    temperature: float | None = None,
     glucose: float | None = None,
     route: str | None = None,
     hours_since_dose: float | None = None,
+    age: float | None = None,
     patient_id: str | None = None,
 ) -> Report:
     """The Report that ``ktriage check``'s flags describe.
@@ -154,7 +157,9 @@ def report_from_options(
         ("weight_kg", weight),
         ("baseline_weight_kg", baseline_weight),
         ("heart_rate", heart_rate),
+        ("respiratory_rate", respiratory_rate),
         ("oxygen_saturation_pct", spo2),
+        ("temperature_c", temperature),
         ("fasting_glucose_mg_dl", glucose),
     ):
         if value is not None:
@@ -172,7 +177,7 @@ def report_from_options(
             errors.append(FieldError("--route", str(exc)))
     if hours_since_dose is not None:
         treatment["hours_since_dose"] = float(hours_since_dose)
-    data = report_data(parsed_symptoms, measurements, treatment, patient_id)
+    data = report_data(parsed_symptoms, measurements, treatment, patient_id, age)
     if errors:
         raise InvalidReport(errors, data)
     return parse_report(data)
@@ -183,11 +188,14 @@ def report_data(
     measurements: dict[str, float],
     treatment: dict[str, Any],
     patient_id: str | None,
+    age_years: float | None = None,
 ) -> dict[str, Any]:
     """A report's JSON from what was gathered, leaving out the parts with nothing in them."""
     data: dict[str, Any] = {"symptoms": symptoms}
     if patient_id is not None:
         data["patient_id"] = patient_id
+    if age_years is not None:
+        data["age_years"] = float(age_years)
     if measurements:
         data["measurements"] = measurements
     if treatment:
@@ -224,8 +232,11 @@ _MEASUREMENT_QUESTIONS = (
     ("baseline_weight_kg", "Weight before treatment started (baseline), in kg"),
     ("blood_pressure", "Blood pressure as SYSTOLIC/DIASTOLIC, e.g. 150/95"),
     ("heart_rate", "Heart rate, beats per minute"),
+    ("respiratory_rate", "Breathing rate, breaths per minute"),
     ("oxygen_saturation_pct", "Oxygen saturation (SpO2), %"),
+    ("temperature_c", "Temperature, °C"),
     ("fasting_glucose_mg_dl", "Fasting glucose, mg/dL"),
+    ("age_years", "Age, in years"),
 )
 _SKIP = " (blank to skip)"
 # How bad a symptom is, in words that fit it: fatigue has its own grades (CTCAE), other
@@ -314,7 +325,11 @@ class Interview:
                 symptom["days"] = days
             symptoms.append(symptom)
         measurements: dict[str, float] = {}
-        ask = "Any measurements to add (weight, blood pressure, heart rate, SpO2, glucose)? [y/N]"
+        age: float | None = None
+        ask = (
+            "Any measurements to add (weight, blood pressure, heart rate, breathing rate,"
+            " SpO2, temperature, glucose, age)? [y/N]"
+        )
         if (yield from self._yes_no("measurements", ask, "n")):
             for field, text in _MEASUREMENT_QUESTIONS:
                 if field == "blood_pressure":
@@ -325,7 +340,9 @@ class Interview:
                 value = yield from self._ask(
                     field, text + _SKIP, lambda t, f=field: parse_number(f, t), ""
                 )
-                if value is not None:
+                if value is not None and field == "age_years":
+                    age = value
+                elif value is not None:
                     measurements[field] = value
         treatment: dict[str, Any] = {}
         ask = "Add treatment details (route, hours since the last dose)? [y/N]"
@@ -342,7 +359,7 @@ class Interview:
             )
             if hours is not None:
                 treatment["hours_since_dose"] = hours
-        return self._finish(symptoms, measurements, treatment, None)
+        return self._finish(symptoms, measurements, treatment, None, age)
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -398,8 +415,9 @@ class Interview:
         measurements: dict[str, float],
         treatment: dict[str, Any],
         red_flag: Term | None,
+        age_years: float | None = None,
     ) -> Outcome:
-        data = report_data(symptoms, measurements, treatment, self.patient_id)
+        data = report_data(symptoms, measurements, treatment, self.patient_id, age_years)
         return Outcome(parse_report(data), red_flag.code if red_flag else None)
 
 

@@ -51,7 +51,13 @@ def explain(pack: RulePack, report: Report, result: Result, reader: Reader) -> E
         describe_field(name, facts.context) for name in CONTEXT_FIELDS if name in facts.context
     ]
     rules = [
-        {"rule": a.rule, "escalation": a.escalation.value, "title": a.title, "because": a.because}
+        {
+            "rule": a.rule,
+            "escalation": a.escalation.value,
+            "title": a.title,
+            "because": a.because,
+            "superseded_by": a.superseded_by,
+        }
         for a in result.advice
     ]
     return Explanation(lines, rules)
@@ -135,6 +141,8 @@ def result_text(
         names = unrecognised_names(result, suggest)
         lines.append(f"NOT RECOGNISED (a clinician must read these): {names}")
     for item in result.advice:
+        if item.superseded_by is not None:
+            continue  # a higher rule's advice says it better; JSON keeps it, marked
         flag = " RED FLAG" if item.rule in result.red_flags else ""
         lines.append("")
         lines.append(f"[{item.escalation.value}]{flag} {item.title} ({item.rule})")
@@ -152,7 +160,8 @@ def result_text(
         if not explanation.rules:
             lines.append("  (none)")
         for rule in explanation.rules:
-            lines.append(f"  {rule['rule']} [{rule['escalation']}] {rule['title']}")
+            by = f" (superseded by {rule['superseded_by']})" if rule["superseded_by"] else ""
+            lines.append(f"  {rule['rule']} [{rule['escalation']}] {rule['title']}{by}")
             lines.extend(f"    because {why}" for why in rule["because"])
     return "\n".join(lines)
 
@@ -207,6 +216,8 @@ def _rich_result(
             )
         )
     for item in result.advice:
+        if item.superseded_by is not None:
+            continue
         body = Text()
         body.append("For the patient: ", style="bold")
         body.append(item.guidance + "\n")
@@ -227,7 +238,8 @@ def _rich_result(
         facts = Text("\n".join(explanation.facts) or "(none)")
         rules = Text()
         for rule in explanation.rules:
-            rules.append(f"{rule['rule']} [{rule['escalation']}]\n", style="bold")
+            by = f" (superseded by {rule['superseded_by']})" if rule["superseded_by"] else ""
+            rules.append(f"{rule['rule']} [{rule['escalation']}]{by}\n", style="bold")
             for why in rule["because"]:
                 rules.append(f"  because {why}\n")
         console.print(

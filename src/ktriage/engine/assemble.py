@@ -61,13 +61,14 @@ class _RuleText:
     action: str
     sources: tuple[SourceRef, ...]
     red_flag: bool
+    own_label: str = ""  # the rule's ``label:``, used when it sets the level
     # precomputed: hashing an Enum member runs Python code, and this is the hot path
     rank: tuple[int, int] = field(init=False)
     label: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rank", (-self.escalation.rank, self.order))
-        object.__setattr__(self, "label", self.escalation.label)
+        object.__setattr__(self, "label", self.own_label or self.escalation.label)
 
 
 _SYSTEM = {
@@ -112,7 +113,8 @@ class Plan(NamedTuple):
     label: str
     summary: str
     red_flags: tuple[str, ...]
-    advice: tuple[tuple[str, tuple[int | str, ...]], ...]
+    # (rule id, what it cites, the rule that supersedes it or None)
+    advice: tuple[tuple[str, tuple[int | str, ...], str | None], ...]
 
 
 class Assembler:
@@ -130,7 +132,14 @@ class Assembler:
                 action=rule.action,
                 sources=tuple(SourceRef(id=s.id, title=s.title, url=s.url) for s in rule.sources),
                 red_flag=rule.red_flag,
+                own_label=rule.label,
             )
+        # rule id -> the rules it supersedes; only rules that name some, so a report where
+        # none of them fired pays one set lookup per fired rule
+        self._supersedes: dict[str, frozenset[str]] = {
+            rule.id: frozenset(rule.supersedes) for rule in pack.rules if rule.supersedes
+        }
+        self._labelled = frozenset(rule.id for rule in pack.rules if rule.label)
 
         # For each compiled rule: the rule it belongs to, and the fields of the context fact
         # it tests (explained in ``because`` with the report's own values).
@@ -150,7 +159,7 @@ class Assembler:
         }
         self._heads: dict[tuple[str, str], str] = {}
         # Advice is immutable (tuples inside a frozen model): identical advice is shared
-        self._advice: dict[tuple[str, tuple[str, ...]], Advice] = {}
+        self._advice: dict[tuple[str, tuple[str, ...], str | None], Advice] = {}
         self._summaries: dict[tuple[str, ...], str] = {}
         self._field_texts: dict[tuple[Any, ...], str] = {}
         self._readings: dict[str, Reading] = {}
@@ -232,6 +241,7 @@ class Assembler:
         if unmatched:
             reasons[UNMATCHED_RULE] = (unmatched, {})
         ranked = sorted(reasons, key=lambda rule_id: texts[rule_id].rank)
+        superseded = self._superseded(ranked, reasons) if self._supersedes else {}
         items = []
         for rule_id in ranked:
             positions, cited = reasons[rule_id]
@@ -240,19 +250,55 @@ class Assembler:
                 *sorted(positions),
                 *sorted(cited, key=cited.__getitem__),
             )
-            items.append((rule_id, spec))
+            items.append((rule_id, spec, superseded.get(rule_id)))
         if ranked:
             top = texts[ranked[0]]
             level, label = top.escalation, top.label
+            if self._labelled:
+                label = self._label(ranked, label)
         else:
             level, label = Escalation.SELF_CARE, LEVEL_LABELS[Escalation.SELF_CARE]
+        shown = tuple(r for r in ranked if r not in superseded) if superseded else tuple(ranked)
         return Plan(
             escalation=level,
             label=label,
-            summary=self._summary(tuple(ranked)),
+            summary=self._summary(shown),
             red_flags=tuple(rule_id for rule_id in ranked if texts[rule_id].red_flag),
             advice=tuple(items),
         )
+
+    def _superseded(
+        self, ranked: list[str], reasons: dict[str, tuple[set[int], dict[str, int]]]
+    ) -> dict[str, str]:
+        """Fired rule id -> the highest fired rule that supersedes it. A rule that cites
+        symptoms supersedes another that cites symptoms only when they share one, so
+        reassurance about one symptom is not hidden by a rule about another."""
+        out: dict[str, str] = {}
+        for rule_id in ranked:
+            targets = self._supersedes.get(rule_id)
+            if targets is None or rule_id in out:
+                continue
+            mine = reasons[rule_id][0]
+            for target in targets:
+                if target in out or target not in reasons:
+                    continue
+                theirs = reasons[target][0]
+                if not mine or not theirs or not mine.isdisjoint(theirs):
+                    out[target] = rule_id
+        return out
+
+    def _label(self, ranked: list[str], label: str) -> str:
+        """A rule's own label wins when it fired at the top level (988 for suicidal
+        thoughts), whichever rule of that level the pack lists first."""
+        texts = self._texts
+        top = texts[ranked[0]].escalation
+        for rule_id in ranked:
+            words = texts[rule_id]
+            if words.escalation is not top:
+                break
+            if rule_id in self._labelled:
+                return words.label
+        return label
 
     def fill(self, report: Report, facts: Facts, plan: Plan) -> Result:
         """The Result: ``plan`` with ``because`` written from the report's own values."""
@@ -263,14 +309,14 @@ class Assembler:
         texts = self._texts
         advice_memo = self._advice
         items = []
-        for rule_id, spec in plan.advice:
+        for rule_id, spec, superseded_by in plan.advice:
             words_of = [
                 describe(symptoms[what]) if isinstance(what, int) else field_text(what, context)
                 for what in spec
             ]
             # two identical symptoms read the same: the text is listed once, at the first
             because = tuple(words_of) if len(words_of) == 1 else tuple(dict.fromkeys(words_of))
-            key = (rule_id, because)
+            key = (rule_id, because, superseded_by)
             advice = advice_memo.get(key)
             if advice is None:
                 if len(advice_memo) >= 8192:
@@ -285,6 +331,7 @@ class Assembler:
                     action=words.action,
                     because=because,
                     sources=words.sources,
+                    superseded_by=superseded_by,
                 )
             items.append(advice)
         return _construct(

@@ -98,6 +98,13 @@ def _rule(rule: Rule, pack: RulePack) -> list[str]:
     lines.append(f"- **Staff action:** {_flat(rule.action)}")
     if rule.note:
         lines.append(f"- **Note:** {_flat(rule.note)}")
+    if rule.label:
+        lines.append(f"- **Result label:** {rule.label}")
+    if rule.supersedes:
+        lines.append(
+            "- **Supersedes** (their advice is left out of the text output when this fires):"
+            f" {', '.join(f'`{r}`' for r in rule.supersedes)}"
+        )
     lines.append("- **Sources:** " + "; ".join(f"`{s.id}`" for s in rule.sources))
     fires = sum(ex.fires for ex in rule.examples)
     lines.append(

@@ -54,7 +54,7 @@ LEVEL_LABELS: dict[Escalation, str] = {
     Escalation.NEXT_VISIT: "Raise it at the next scheduled visit",
     Escalation.WITHIN_24H: "Contact the treating provider within 24 hours",
     Escalation.URGENT: "Get care now: call the clinic, urgent care or the emergency department",
-    Escalation.EMERGENCY: "Call 911 now (or 988 for suicidal thoughts)",
+    Escalation.EMERGENCY: "Call 911 now",
 }
 
 
@@ -222,6 +222,9 @@ class Advice(BaseModel):
     # tuples, so that one Advice can be shared by every Result that gives it
     because: tuple[str, ...]
     sources: tuple[SourceRef, ...]
+    # the id of a higher rule that fired and makes this advice redundant (its YAML
+    # ``supersedes:`` names this rule); kept in JSON, left out of the text output
+    superseded_by: str | None = None
 
 
 class ReadSymptom(BaseModel):

@@ -94,6 +94,8 @@ class RuleSpec(BaseModel):
     action: Text
     sources: Annotated[list[str], Field(min_length=1)]
     note: str = ""
+    supersedes: list[str] = []
+    label: str = ""
     examples: list[ExampleSpec] = []
 
 
@@ -160,6 +162,12 @@ class Rule:
     examples: tuple[Example, ...]
     file: str
     line: int | None
+    # rules whose advice this one makes redundant when both fire (on a shared symptom,
+    # or either on no symptom); checked at load
+    supersedes: tuple[str, ...] = ()
+    supersedes_lines: tuple[int | None, ...] = ()
+    # the result's label when this rule sets the level (default: the level's own label)
+    label: str = ""
 
     @property
     def codes(self) -> set[str]:
@@ -248,6 +256,7 @@ def load_pack(path: str | Path | None = None) -> RulePack:
                 )
             seen[rule.id] = f"{shown}:{rule.line}"
             rules.append(rule)
+    _check_supersedes(rules)
     pack = RulePack(
         name=manifest.name,
         version=manifest.version,
@@ -266,6 +275,36 @@ def load_pack(path: str | Path | None = None) -> RulePack:
 
     compile_pack(pack)
     return pack
+
+
+def _check_supersedes(rules: list[Rule]) -> None:
+    """Every ``supersedes:`` entry names another rule of the pack at the same or a lower
+    level: hiding the advice of a higher rule would hide what matters most."""
+    by_id = {rule.id: rule for rule in rules}
+    for rule in rules:
+        for target, line in zip(rule.supersedes, rule.supersedes_lines, strict=True):
+            other = by_id.get(target)
+            if other is None:
+                raise RulePackError(
+                    f"supersedes unknown rule {target!r}",
+                    file=rule.file,
+                    line=line,
+                    rule_id=rule.id,
+                    suggestion=suggest(target, list(by_id)),
+                )
+            if other is rule:
+                raise RulePackError(
+                    "a rule cannot supersede itself", file=rule.file, line=line, rule_id=rule.id
+                )
+            if other.escalation.rank > rule.escalation.rank:
+                raise RulePackError(
+                    f"supersedes {target!r}, which gives a higher level"
+                    f" ({other.escalation.value} above {rule.escalation.value});"
+                    " a rule may only supersede rules at its level or below",
+                    file=rule.file,
+                    line=line,
+                    rule_id=rule.id,
+                )
 
 
 def _model(model: type[M], file: str, data: Any, rule_id: str | None = None, base: Any = None) -> M:
@@ -539,6 +578,9 @@ def _rule(
         examples=tuple(examples),
         file=file,
         line=node.line,
+        supersedes=tuple(spec.supersedes),
+        supersedes_lines=tuple(line_of(node, "supersedes", i) for i in range(len(spec.supersedes))),
+        label=spec.label,
     )
 
 
