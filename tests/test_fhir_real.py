@@ -43,8 +43,9 @@ YIELDS = [
     ("synthea-covid19-encounter.json", "2020-03-01", 0, "emergency", 4),
     ("synthea-1979-checkup.json", "1970-01-01", 4, "self_care", 4),
     ("hl7-observation-body-temperature.json", "1999-01-01", 0, "self_care", 0),
-    ("hl7-observation-respiratory-rate.json", "1999-01-01", 0, "self_care", 0),
-    ("hl7-observation-heart-rate.json", "1999-01-01", 0, "self_care", 0),
+    # NEWS2 (issue 11): a breathing rate of 26/min scores 3, a pulse of 44/min scores 1
+    ("hl7-observation-respiratory-rate.json", "1999-01-01", 0, "urgent", 0),
+    ("hl7-observation-heart-rate.json", "1999-01-01", 0, "next_visit", 0),
     ("hl7-observation-satO2.json", "2014-01-01", 0, "self_care", 0),
     ("hl7-observation-example-weight.json", "2016-01-01", 0, "self_care", 0),
     ("hl7-observation-bloodpressure-cancel.json", "2012-01-01", 4, "self_care", 1),

@@ -248,7 +248,7 @@ def test_out_of_range_flags_are_one_line_errors(flag: str, value: str, message: 
 
 
 def test_intake_asks_breathing_rate_temperature_and_age(starter_engine: Engine) -> None:
-    interview = Interview(starter_engine.pack.vocabulary)
+    interview = Interview(starter_engine.reader)
     asked = questions(interview, ["n", "", "y", "", "", "", "", "", "", "39", "", "70", "n"])
     assert [q.key for q in asked[2:13]] == [
         "measurements",
