@@ -538,3 +538,22 @@ def test_a_lone_undated_questionnaire_response_is_answered_now(engine: Engine) -
     in_a_bundle = read_fhir(bundle(data), engine.pack, now=NOW)  # in a record: undated
     assert in_a_bundle.report.symptoms == []
     assert [s.why for s in in_a_bundle.skipped] == ["no date: cannot tell whether it is current"]
+
+
+def test_the_docs_example_of_a_record_with_nothing_usable() -> None:
+    from click.testing import CliRunner
+
+    from ktriage.cli import main
+
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    command = "$ ktriage check --fhir tests/data/fhir/nothing-usable.json\n"
+    shown = docs.split(command, 1)[1].split("```", 1)[0]
+    record = Path(__file__).parent / "data" / "fhir" / "nothing-usable.json"
+    out = CliRunner().invoke(main, ["check", "--fhir", str(record)], env={"KTRIAGE_RULES": None})
+    assert out.exit_code == 4
+    assert out.stdout == shown
+    assert out.stderr == (
+        "skipped 3: entry.1 Encounter: resource type not used by ktriage; entry.2 Condition:"
+        " resource type not used by ktriage; entry.3 Observation 85354-9 blood pressure:"
+        " status cancelled: not a measurement\n"
+    )

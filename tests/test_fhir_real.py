@@ -4,6 +4,7 @@ bundles, the HL7 R4 specification's examples, and the CDS Hooks specification's 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,18 @@ from ktriage import Engine, InvalidReport
 from ktriage.cli import main
 from ktriage.fhir import read_fhir, triage_fhir
 
-REAL = Path(__file__).parent / "data" / "fhir" / "real"
+# Public data fetched from other repositories is never committed here (the workplace's
+# rule: only the steering repo's shared/ may hold it). The tests read it from
+# ../shared/data/fhir-real beside the clone, or from $KTRIAGE_REAL_DATA, and skip, saying
+# so, where it is absent. tests/data/REAL_DATA.md lists each file's origin.
+REAL = Path(
+    os.environ.get("KTRIAGE_REAL_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir-real"
+)
+pytestmark = pytest.mark.skipif(
+    not (REAL / "synthea-covid19-encounter.json").is_file(),
+    reason=f"the real FHIR files are not in {REAL} (see tests/data/REAL_DATA.md)",
+)
 SYNTHEA_COVID = REAL / "synthea-covid19-encounter.json"
 SYNTHEA_1979 = REAL / "synthea-1979-checkup.json"
 SYNTHEA_PATIENT = "d5582579-7193-4866-5560-a01e723b6552"
@@ -247,12 +259,3 @@ def test_one_unreadable_lab_is_skipped_and_the_rest_triaged(engine: Engine) -> N
         ("entry.11", "status registered: no result yet"),
         ("entry.12", "a value '< 79.7' cannot be graded"),
     ]
-
-
-def test_the_docs_example_of_a_record_with_nothing_usable() -> None:
-    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
-    command = "$ ktriage check --fhir tests/data/fhir/real/synthea-1979-checkup.json\n"
-    shown = docs.split(command, 1)[1].split("```", 1)[0]
-    out = check("--fhir", str(SYNTHEA_1979))
-    assert out.exit_code == 4
-    assert out.stdout == shown
