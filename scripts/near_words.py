@@ -35,7 +35,7 @@ def near_words(pack_path: str | None, dicts: list[str]) -> list[str]:
     words: set[str] = set()
     for d in dicts:
         for line in Path(d).read_text(encoding="utf-8", errors="ignore").split():
-            if line.isalpha() and line.islower() and line.isascii() and len(line) >= 4:
+            if line.isalpha() and line.islower() and line.isascii() and len(line) >= 3:
                 words.add(line)
     out = set()
     targets = sorted(vocab)
@@ -44,8 +44,10 @@ def near_words(pack_path: str | None, dicts: list[str]) -> list[str]:
             if len(w) >= 5 or (len(cand) == len(w) and Levenshtein.distance(w, cand) == 2):
                 out.add(w)
                 break
-        if len(w) >= 6 and extract(w, flags, scorer=OSA.distance, score_cutoff=2, limit=1):
-            out.add(w)
+        for _cand, distance, _ in extract(w, flags, scorer=OSA.distance, score_cutoff=2):
+            if distance <= 1 or (len(w) >= 6 and len(_cand) >= 6):
+                out.add(w)
+                break
     return sorted(out)
 
 

@@ -128,6 +128,7 @@ class ReaderFile(BaseModel):
     red_flag_words: _Words = []
     idioms: _Words = []
     whole_only: _Words = []
+    severe_phrases: _Words = []
     never_repair: _Words = []
     examples: list[ReaderExampleSpec] = []
 
@@ -422,6 +423,7 @@ def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> Reade
         red_flag_words=tuple(spec.red_flag_words),
         idioms=tuple(spec.idioms),
         whole_only=tuple(spec.whole_only),
+        severe_phrases=tuple(spec.severe_phrases),
         never_repair=tuple(spec.never_repair),
     )
     reader = Reader(vocabulary, draft)
@@ -432,6 +434,17 @@ def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> Reade
                 f" filler words) stand for {', '.join(sorted(codes))}; a phrase can stand"
                 " for one symptom only",
                 file=file.replace("reader.yaml", "vocabulary.yaml") if own else file,
+            )
+    severe = list(spec.severe_phrases)
+    for i, words in enumerate(spec.severe_phrases):
+        if not reader.read(words).codes:
+            if not own:
+                severe.remove(words)
+                continue
+            raise RulePackError(
+                f"severe_phrases: {words!r} is not a phrase of the vocabulary",
+                file=file,
+                line=line_of(data, "severe_phrases", i),
             )
     for short, words in spec.shorthand.items():
         if not reader.read(words).codes:
@@ -466,7 +479,9 @@ def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> Reade
                 line=line_of(data, "examples", i),
             )
         )
-    return dataclasses.replace(draft, shorthand=shorthand, examples=tuple(examples))
+    return dataclasses.replace(
+        draft, shorthand=shorthand, severe_phrases=tuple(severe), examples=tuple(examples)
+    )
 
 
 def _check_safety_net(pack: RulePack) -> None:

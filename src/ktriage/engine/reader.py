@@ -151,6 +151,7 @@ class ReaderData:
     red_flag_words: tuple[str, ...] = ()
     idioms: tuple[str, ...] = ()
     whole_only: tuple[str, ...] = ()
+    severe_phrases: tuple[str, ...] = ()
     never_repair: tuple[str, ...] = ()
     examples: tuple[ReaderExample, ...] = ()
 
@@ -193,6 +194,7 @@ class _Phrase(NamedTuple):
     code: str
     red_flag: bool
     surface: str
+    severe: bool = False  # the phrase itself says the severe form ("talking nonsense")
 
 
 class _Match(NamedTuple):
@@ -227,8 +229,11 @@ class Reader:
         self._pseudo = _cue_set(data.negation_pseudo)
         self._terminators = frozenset(stem(w) for w in data.terminators)
         self._contexts = {name: _cue_set(cues) for name, cues in data.context.items()}
-        self._flag_words = frozenset(stem(w) for w in data.red_flag_words)
-        self._flag_surface = tuple(sorted({w for w in data.red_flag_words if len(w) >= 5}))
+        self._flag_phrases = _cue_set(data.red_flag_words)
+        self._flag_words = frozenset(k[0] for k in self._flag_phrases if len(k) == 1)
+        self._flag_surface = tuple(
+            sorted({w for w in data.red_flag_words if len(w) >= 4 and w.isalpha()})
+        )
         cue_words = {
             w
             for keys in (self._forward, self._backward, self._pseudo, self._intensity)
@@ -240,6 +245,7 @@ class Reader:
         # every phrase of the vocabulary, keyed on its first word (fillers dropped)
         self._phrases: dict[str, list[_Phrase]] = {}
         self._whole_only = frozenset(stem(w) for w in data.whole_only)
+        self._severe_phrases = frozenset(normalise(w) for w in data.severe_phrases)
         self._squashed: dict[str, _Phrase] = {}
         self._vocab_words: dict[str, str] = {}  # surface word -> its stem, for repairs
         for term in vocabulary.terms.values():
@@ -260,7 +266,7 @@ class Reader:
         key = tuple(t.stem for t in tokens if t.stem not in self._filler)
         if not key:
             return
-        entry = _Phrase(key, code, red_flag, phrase)
+        entry = _Phrase(key, code, red_flag, phrase, normalise(phrase) in self._severe_phrases)
         if not (len(key) == 1 and key[0] in self._whole_only):
             self._phrases.setdefault(key[0], []).append(entry)
         # the same words run together or hyphenated ("light-headed", "light headed")
@@ -340,6 +346,11 @@ class Reader:
         chosen.sort(key=lambda m: m.indexes[0])
         for span in self._find(tokens, used, self._idioms):
             used.update(span)
+        # red-flag words and phrases no phrase took ("never wake up", "chest"): taken now,
+        # so that the cues inside them ("never") are not read as cues
+        hints = self._find(tokens, used, self._flag_phrases)
+        for span in hints:
+            used.update(span)
 
         # 2. cues, on what no phrase took
         # pseudo-negations and intensity first: "not better", "can't stop" negate nothing
@@ -386,7 +397,7 @@ class Reader:
             if negation is not None:
                 absent.setdefault(code, Absent(code, matched, negation))
                 continue
-            severe = k in severe_at
+            severe = k in severe_at or m.phrase.severe
             ctx = context_of.get(m.indexes[0])
             old = found.get(code)
             if old is None:
@@ -398,13 +409,16 @@ class Reader:
 
         # 4. the safety net and the leftovers
         flagged: list[int] = []
+        for span in hints:
+            if not any(i in negated_idx for i in span):
+                flagged.extend(span)
         leftover: list[int] = []
         for i, t in enumerate(tokens):
             if t.punct or i in used or i in cue_used:
                 continue
             if t.stem in self._filler or t.stem in self._known_stems or _has_digit(t.norm):
                 continue
-            if t.stem in self._flag_words or self._near_red_flag(t.norm):
+            if self._near_red_flag(t.norm):
                 if i not in negated_idx:
                     flagged.append(i)
                 continue
@@ -413,7 +427,7 @@ class Reader:
             leftover.append(i)
         flag = None
         if flagged:
-            flag = text_span(text, tokens, flagged)
+            flag = text_span(text, tokens, sorted(flagged))
         leftovers = tuple(_runs(text, tokens, leftover))
         if not found and not absent and flag is None:
             leftovers = (text,)  # nothing read at all: the whole text, exactly as given
@@ -453,8 +467,9 @@ class Reader:
         return _repair_word(word, tuple(self._vocab_words.items()))
 
     def _near_red_flag(self, word: str) -> bool:
-        """A word two edits or less from a red-flag word (6+ letters): a possible flag."""
-        if len(word) < 6 or not word.isalpha() or word in self._never_repair:
+        """A word that is no English word but a near miss of a red-flag word ("kil",
+        "sucidal"): one edit from one of 4+ letters, or two when both have 6+."""
+        if len(word) < 3 or not word.isalpha() or word in self._never_repair:
             return False
         if word in self._vocab_words:
             return False
@@ -629,9 +644,12 @@ def _repair_word(word: str, vocab: tuple[tuple[str, str], ...]) -> tuple[str, st
 @functools.lru_cache(maxsize=4096)
 def _near_any(word: str, targets: tuple[str, ...]) -> bool:
     from rapidfuzz.distance import OSA
-    from rapidfuzz.process import extractOne
+    from rapidfuzz.process import extract
 
-    return extractOne(word, targets, scorer=OSA.distance, score_cutoff=2) is not None
+    for target, distance, _ in extract(word, targets, scorer=OSA.distance, score_cutoff=2):
+        if distance <= 1 or (len(word) >= 6 and len(target) >= 6):
+            return True
+    return False
 
 
 def reading_example_problems(reader: Reader, example: ReaderExample) -> list[str]:
