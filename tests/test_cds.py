@@ -29,6 +29,7 @@ from ktriage.server.cds import INDICATOR, PATIENT_VIEW, SYMPTOM_REPORT, cards
 from ktriage.server.cds import _card as card_of
 
 DATA = Path(__file__).parent / "data"
+JSON = {"content-type": "application/json"}
 STARTER = DATA / "starter"
 FHIR = DATA / "fhir"
 
@@ -332,7 +333,7 @@ def test_bad_requests_are_422(client: TestClient, body: dict[str, Any], field: s
 
 
 def test_malformed_json_and_unknown_service(client: TestClient) -> None:
-    r = client.post(f"/cds-services/{PATIENT_VIEW}", content=b"{")
+    r = client.post(f"/cds-services/{PATIENT_VIEW}", content=b"{", headers=JSON)
     assert r.status_code == 422
     assert r.json()["errors"][0]["message"].startswith("malformed JSON")
     r = client.post("/cds-services/nope", json=patient_view({}))

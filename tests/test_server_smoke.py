@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+JSON = {"content-type": "application/json"}
 STARTER = Path(__file__).parent / "data" / "starter"
 SECRET = "pt-smoke-secret-93"
 STARTUP_TIMEOUT = 30.0
@@ -95,7 +96,9 @@ def test_real_server_answers_and_logs_no_patient_data(server: tuple[Server, str]
         assert r.status_code == 200
         assert r.json()["escalation"] == "emergency"
         assert r.json()["patient_id"] == SECRET
-        r = client.post("/v1/triage", content=b'{"patient_id": "' + SECRET.encode() + b'"')
+        r = client.post(
+            "/v1/triage", content=b'{"patient_id": "' + SECRET.encode() + b'"', headers=JSON
+        )
         assert r.status_code == 422
         services = client.get("/cds-services").json()["services"]
         assert {s["id"] for s in services} >= {"ktriage-symptom-report"}
