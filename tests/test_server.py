@@ -218,9 +218,10 @@ def test_docs_page_is_off_unless_asked_for(engine: Engine) -> None:
     assert TestClient(create_app(engine)).get("/docs").status_code == 404
     r = TestClient(create_app(engine, docs=True)).get("/docs")
     assert r.status_code == 200
-    assert "script-src 'unsafe-inline' https://cdn.jsdelivr.net" in r.headers[
-        "content-security-policy"
-    ]
+    assert (
+        "script-src 'unsafe-inline' https://cdn.jsdelivr.net"
+        in r.headers["content-security-policy"]
+    )
 
 
 def test_unknown_path_and_method_are_json(client: TestClient) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ STARTUP_TIMEOUT = 30.0
 
 
 class Server:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, preexec_fn: Any = None) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("KTRIAGE_RULES", None)
         self.proc = subprocess.Popen(
@@ -34,6 +35,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()

@@ -79,9 +79,12 @@ class _Group(click.Group):
 def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
     # A problem with the whole input (no field) is named after the option that gave it.
     parts = [str(e) if e.field or not source else f"{source}: {e.message}" for e in exc.errors]
+    more = exc.error_count - len(exc.errors)  # problems the library counted, not kept
     if len(parts) > MAX_ERRORS_SHOWN:  # a whole EHR record refused with --strict
-        more = len(parts) - MAX_ERRORS_SHOWN
-        parts = [*parts[:MAX_ERRORS_SHOWN], f"… (+{more} more)"]
+        more += len(parts) - MAX_ERRORS_SHOWN
+        parts = parts[:MAX_ERRORS_SHOWN]
+    if more > 0:
+        parts.append(f"… (+{more} more)")
     raise Problem("; ".join(parts) or str(exc))
 
 

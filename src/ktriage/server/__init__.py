@@ -6,6 +6,7 @@ for FHIR input and the patient-view CDS service).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,13 +96,12 @@ def run(
             host=host,
             port=port,
             http=guarded_protocol(header_timeout, max_connections),
+            backlog=BACKLOG,
             access_log=False,
             log_config=config,
             server_header=False,
             proxy_headers=False,
         )
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it caught
         server.run()
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it caught, once shut down
-        pass

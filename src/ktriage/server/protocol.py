@@ -26,8 +26,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import HEADER_TIMEOUT, MAX_CONNECTIONS
 
-# descriptors kept free for the listening socket, log files, the rule pack and threads
-SPARE_DESCRIPTORS = 64
+# asyncio accepts up to ``backlog`` connections in one go before any of them reaches
+# ``connection_made`` (where the limit is applied), so that many descriptors must stay
+# free on top of those for the listening socket, logs, the rule pack and threads.
+BACKLOG = 128
+SPARE_DESCRIPTORS = 64 + BACKLOG
 
 log = logging.getLogger("ktriage.server.error")
 
