@@ -438,7 +438,9 @@ def _skipped_card(skipped: list[Skipped], usable: bool = True) -> dict[str, Any]
 
 
 def _unreadable_card(errors: list[FieldError]) -> dict[str, Any]:
-    lines = "\n".join(f"- `{_code(e.field or '(whole input)')}`: {_md(e.message)}" for e in errors)
+    lines = "\n".join(
+        f"- `{_code(e.field or '(whole input)')}`: {_literal(e.message)}" for e in errors
+    )
     return {
         "uuid": str(uuid.uuid4()),
         "summary": "Side-effect triage not done: some recorded values could not be read",
@@ -554,7 +556,7 @@ def detail(advice: Advice) -> str:
         f"**For staff:** {_md(advice.action)}",
     ]
     if advice.because:
-        parts.append("**Why:**\n\n" + "\n".join(f"- {_md(b)}" for b in advice.because))
+        parts.append("**Why:**\n\n" + "\n".join(f"- {_literal(b)}" for b in advice.because))
     if advice.sources:
         refs = []
         for s in advice.sources:
@@ -573,6 +575,20 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!~|])")
 def _md(text: str) -> str:
     """Escape text for Markdown: what a patient typed must not become a link or image."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _literal(text: str) -> str:
+    """Text that quotes what a patient typed, as a code span: shown as typed, never a link.
+
+    Escaping is not enough: GitHub-flavoured Markdown turns a bare ``https://…`` or
+    ``www.…`` into a link, and renderers differ on escaped autolinks. Nothing inside a
+    code span is markup or a link in any CommonMark renderer.
+    """
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
 
 
 def _code(text: str) -> str:
