@@ -286,3 +286,24 @@ def test_concurrent_batches_use_at_most_cpu_threads(live: tuple[Server, int]) ->
     assert statuses == [200] * 16
     # anyio keeps its idle worker threads for 10 s: the count shows how many ran at once
     assert _threads(srv.proc.pid) <= before + CPU_THREADS
+
+
+# -- item 5: a duplicate key is refused, by the service and by CDS ---------------------
+
+
+def test_duplicate_keys_are_refused_by_the_service_and_cds(live: tuple[Server, int]) -> None:
+    _, port = live
+    body = b'{"measurements": {"systolic_bp": 190, "systolic_bp": 120}}'
+    message = "duplicate key 'systolic_bp': a key may appear only once in an object"
+    status, _, data = request(port, "POST", "/v1/triage", body, JSON)
+    assert (status, json.loads(data)) == (
+        422,
+        {"errors": [{"field": "measurements.systolic_bp", "message": message}]},
+    )
+    status, _, data = request(port, "POST", "/v1/triage/batch", b"[" + body + b"]", JSON)
+    assert (status, json.loads(data)["errors"][0]["field"]) == (422, "0.measurements.systolic_bp")
+    call = b'{"hook": "org.ktriage.symptom-report", "hookInstance": "a", "hookInstance": "b",'
+    call += b' "context": {"report": {}}}'
+    status, _, data = request(port, "POST", "/cds-services/ktriage-symptom-report", call, JSON)
+    assert status == 422
+    assert json.loads(data)["errors"][0]["message"].startswith("duplicate key 'hookInstance'")
