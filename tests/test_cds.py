@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
