@@ -25,6 +25,7 @@ from ktriage import Engine, InvalidReport, Report, Result, RulePackError  # noqa
 from ktriage.cli import main  # noqa: E402
 from ktriage.server import create_app  # noqa: E402
 
+JSON = {"content-type": "application/json"}
 STARTER = Path(__file__).parent / "data" / "starter"
 
 REPORT = {
@@ -91,7 +92,7 @@ def test_malformed_json_is_a_422_with_the_library_message(
 
 def test_body_over_the_limit_by_content_length(engine: Engine) -> None:
     small = TestClient(create_app(engine, max_body_bytes=100))
-    r = small.post("/v1/triage", content=b" " * 101)
+    r = small.post("/v1/triage", content=b" " * 101, headers=JSON)
     assert r.status_code == 413
     assert r.json()["errors"][0]["message"] == "the body is larger than 100 bytes"
 
@@ -103,9 +104,11 @@ def test_body_over_the_limit_when_streamed(engine: Engine) -> None:
         for _ in range(10):
             yield b" " * 20
 
-    r = small.post("/v1/triage", content=chunks())  # chunked: no content-length
+    r = small.post("/v1/triage", content=chunks(), headers=JSON)  # chunked: no content-length
     assert r.status_code == 413
-    assert small.post("/v1/triage", content=json.dumps({}).encode()).status_code == 200
+    assert (
+        small.post("/v1/triage", content=json.dumps({}).encode(), headers=JSON).status_code == 200
+    )
 
 
 # -- /v1/triage/batch --------------------------------------------------------------------
@@ -139,7 +142,7 @@ def test_empty_batch(client: TestClient) -> None:
 )
 def test_batch_errors(engine: Engine, body: bytes, message: str) -> None:
     client = TestClient(create_app(engine, max_batch=3))
-    r = client.post("/v1/triage/batch", content=body)
+    r = client.post("/v1/triage/batch", content=body, headers=JSON)
     assert r.status_code == 422
     assert r.json()["errors"][0]["message"].startswith(message)
 
@@ -209,7 +212,16 @@ def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     body = doc["paths"]["/v1/triage"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/Report"}
     assert "Symptom" in doc["components"]["schemas"]
-    assert client.get("/docs").status_code == 200
+
+
+def test_docs_page_is_off_unless_asked_for(engine: Engine) -> None:
+    assert TestClient(create_app(engine)).get("/docs").status_code == 404
+    r = TestClient(create_app(engine, docs=True)).get("/docs")
+    assert r.status_code == 200
+    assert (
+        "script-src 'unsafe-inline' https://cdn.jsdelivr.net"
+        in r.headers["content-security-policy"]
+    )
 
 
 def test_unknown_path_and_method_are_json(client: TestClient) -> None:

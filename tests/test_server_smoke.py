@@ -12,19 +12,21 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
+JSON = {"content-type": "application/json"}
 STARTER = Path(__file__).parent / "data" / "starter"
 SECRET = "pt-smoke-secret-93"
 STARTUP_TIMEOUT = 30.0
 
 
 class Server:
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, preexec_fn: Any = None) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("KTRIAGE_RULES", None)
         self.proc = subprocess.Popen(
@@ -33,6 +35,7 @@ class Server:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
@@ -95,7 +98,9 @@ def test_real_server_answers_and_logs_no_patient_data(server: tuple[Server, str]
         assert r.status_code == 200
         assert r.json()["escalation"] == "emergency"
         assert r.json()["patient_id"] == SECRET
-        r = client.post("/v1/triage", content=b'{"patient_id": "' + SECRET.encode() + b'"')
+        r = client.post(
+            "/v1/triage", content=b'{"patient_id": "' + SECRET.encode() + b'"', headers=JSON
+        )
         assert r.status_code == 422
         services = client.get("/cds-services").json()["services"]
         assert {s["id"] for s in services} >= {"ktriage-symptom-report"}

@@ -1,10 +1,14 @@
 """Batch triage over JSON Lines: one output line per input line, in the same order.
 
-A line that cannot be triaged becomes ``{"line": N, "error": {...}}`` in its place, so
-output line N always answers input line N. Input is streamed in chunks: small inputs are
-triaged in this process; once an input proves large, the rest goes to worker processes
-(one Engine each) with a bounded number of chunks in flight, and chunks are written back
-in order. Memory therefore stays flat however long the input is.
+Every output record starts with ``"line": N``, the input line it answers: a Result
+(``{"line": N, "patient_id": ..., "escalation": ...}``) or, for a line that cannot be
+triaged, ``{"line": N, "error": {...}}``. So output line N answers input line N, and an
+interrupted run can be resumed after the last whole line (``resume_point``). Input is
+streamed in chunks: small inputs are triaged in this process; once an input proves large,
+the rest goes to worker processes (one Engine each, each ending itself when this process
+dies) with a bounded number of chunks in flight, and chunks are written back in order.
+Memory therefore stays flat however long the input is; a line longer than
+``MAX_LINE_BYTES`` is skipped unread and answered with an error record.
 """
 
 from __future__ import annotations
@@ -12,10 +16,13 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import IO
 
 from .engine.errors import FieldError, InvalidReport, KtriageError
 from .engine.triage import Engine
@@ -27,6 +34,8 @@ CHUNK_LINES = 1_000
 PARALLEL_AFTER_LINES = 20_000
 IN_FLIGHT_PER_WORKER = 2
 ERROR_LINES_KEPT = 20
+MAX_LINE_BYTES = 1_000_000  # the HTTP service's body limit: one report is far smaller
+TOO_LONG = None  # what stands for a line that was too long to read
 
 
 @dataclass(frozen=True)
@@ -65,28 +74,56 @@ def error_record(line: int, exc: KtriageError) -> dict[str, object]:
     }
 
 
-def triage_chunk(engine: Engine, lines: list[tuple[int, bytes | str]]) -> Chunk:
+Line = bytes | str | None  # None: the line was longer than MAX_LINE_BYTES
+
+
+def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
     out: list[str] = []
     bad: list[int] = []
     size = 0
     for number, text in lines:
-        size += len(text)
+        size += len(text) if text is not None else MAX_LINE_BYTES
         try:
+            if text is None:
+                raise InvalidReport(
+                    [FieldError("", f"line longer than {MAX_LINE_BYTES} bytes; not read")]
+                )
             if not text.strip():
                 raise InvalidReport([FieldError("", "empty line; expected a report (JSON object)")])
-            out.append(engine.evaluate(text).model_dump_json())
+            out.append(f'{{"line":{number},' + engine.evaluate(text).model_dump_json()[1:])
         except KtriageError as exc:
             bad.append(number)
             out.append(json.dumps(error_record(number, exc), ensure_ascii=False))
-    return Chunk("\n".join(out) + "\n" if out else "", len(lines), size, tuple(bad))
+    text = "\n".join(out) + "\n" if out else ""
+    # Valid JSON, but line breaks to JavaScript and to str.splitlines(): always escaped.
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return Chunk(text, len(lines), size, tuple(bad))
+
+
+def read_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """The lines of ``stream``; ``None`` for a line longer than ``limit`` bytes, which is
+    skipped without ever being held in memory whole."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(1 << 16)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield TOO_LONG
+        else:
+            yield line
 
 
 def chunked(
-    lines: Iterable[bytes | str], size: int = CHUNK_LINES
-) -> Iterator[list[tuple[int, bytes | str]]]:
-    """Number the lines from 1 and group them (line ends are left on: JSON ignores them)."""
-    chunk: list[tuple[int, bytes | str]] = []
-    for number, line in enumerate(lines, 1):
+    lines: Iterable[Line], size: int = CHUNK_LINES, first: int = 1
+) -> Iterator[list[tuple[int, Line]]]:
+    """Number the lines from ``first`` and group them (line ends are left on: JSON
+    ignores them)."""
+    chunk: list[tuple[int, Line]] = []
+    for number, line in enumerate(lines, first):
         chunk.append((number, line))
         if len(chunk) == size:
             yield chunk
@@ -96,12 +133,13 @@ def chunked(
 
 
 def triage_lines(
-    lines: Iterable[bytes | str],
+    lines: Iterable[Line],
     engine: Engine,
     *,
     workers: int | None = None,
     chunk_lines: int = CHUNK_LINES,
     parallel_after: int = PARALLEL_AFTER_LINES,
+    first_line: int = 1,
 ) -> Iterator[Chunk]:
     """Triage every line; yield the output in input order, a chunk at a time.
 
@@ -111,7 +149,7 @@ def triage_lines(
     "__main__":`` (as any multiprocessing program must).
     """
     workers = workers or os.cpu_count() or 1
-    chunks = chunked(lines, chunk_lines)
+    chunks = chunked(lines, chunk_lines, first_line)
     seen = 0
     for chunk in chunks:
         yield triage_chunk(engine, chunk)
@@ -122,14 +160,15 @@ def triage_lines(
 
 
 def _in_workers(
-    chunks: Iterator[list[tuple[int, bytes | str]]], rules: str, workers: int
+    chunks: Iterator[list[tuple[int, Line]]], rules: str, workers: int
 ) -> Iterator[Chunk]:
     # spawn, not fork: a forked child would inherit durable_rules' native state and any
     # lock held by another thread at that moment.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(rules,)
-    ) as pool:
+    pool = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(rules, os.getpid())
+    )
+    try:
         pending: deque[Future[Chunk]] = deque()
         limit = workers * IN_FLIGHT_PER_WORKER
         for chunk in chunks:
@@ -138,34 +177,93 @@ def _in_workers(
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM, a closed output): do not wait for the chunks in
+        # flight, whose output nobody will write.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 _worker_engine: Engine | None = None
+PARENT_CHECK_SECONDS = 0.5
 
 
-def _start_worker(rules: str) -> None:
+def _start_worker(rules: str, parent: int) -> None:
     global _worker_engine
+    # A worker blocked on its task queue never learns that the batch process was killed
+    # (kill -9 runs no clean-up): it would wait forever. It checks its parent instead.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _worker_engine = Engine.load(rules)
 
 
-def _work(chunk: list[tuple[int, bytes | str]]) -> Chunk:
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _work(chunk: list[tuple[int, Line]]) -> Chunk:
     assert _worker_engine is not None, "worker started without an engine"
     return triage_chunk(_worker_engine, chunk)
 
 
 def run_batch(
-    lines: Iterable[bytes | str],
+    lines: Iterable[Line],
     engine: Engine,
     write: Callable[[str], object],
     *,
     workers: int | None = None,
     progress: Callable[[Chunk], object] | None = None,
+    first_line: int = 1,
 ) -> BatchStats:
-    """Triage ``lines`` and hand the output to ``write`` chunk by chunk."""
+    """Triage ``lines`` (numbered from ``first_line``) and hand the output to ``write``
+    chunk by chunk: each chunk is whole lines."""
     stats = BatchStats()
-    for chunk in triage_lines(lines, engine, workers=workers):
+    for chunk in triage_lines(lines, engine, workers=workers, first_line=first_line):
         write(chunk.text)
         stats.add(chunk)
         if progress is not None:
             progress(chunk)
     return stats
+
+
+class ResumeError(KtriageError):
+    """An output file that a batch cannot be resumed from."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    lines: int  # input lines already answered
+    errors: int  # how many of them were error records
+    keep_bytes: int  # the output's length up to its last whole line
+
+
+def resume_point(output: IO[bytes], name: str) -> ResumePoint:
+    """Where a batch writing to ``output`` stopped: its last whole, numbered line.
+
+    A torn last line (no newline: the process was killed mid-write) is not counted;
+    the caller truncates the file to ``keep_bytes`` and triages from there.
+    """
+    lines = errors = kept = 0
+    for raw in iter(lambda: output.readline(), b""):
+        if not raw.endswith(b"\n"):
+            break  # torn
+        try:
+            record = json.loads(raw)
+            number = record["line"]
+        except (ValueError, TypeError, KeyError):
+            raise ResumeError(
+                f"{name}: line {lines + 1} is not a batch output record with a line number;"
+                " cannot resume from this file"
+            ) from None
+        if number != lines + 1:
+            raise ResumeError(
+                f"{name}: line {lines + 1} answers input line {number}; cannot resume"
+            )
+        lines += 1
+        errors += "error" in record
+        kept += len(raw)
+    return ResumePoint(lines, errors, kept)

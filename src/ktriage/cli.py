@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import IO, Any, NoReturn, TextIO
@@ -79,9 +80,12 @@ class _Group(click.Group):
 def _invalid(exc: InvalidReport, source: str | None = None) -> NoReturn:
     # A problem with the whole input (no field) is named after the option that gave it.
     parts = [str(e) if e.field or not source else f"{source}: {e.message}" for e in exc.errors]
+    more = exc.error_count - len(exc.errors)  # problems the library counted, not kept
     if len(parts) > MAX_ERRORS_SHOWN:  # a whole EHR record refused with --strict
-        more = len(parts) - MAX_ERRORS_SHOWN
-        parts = [*parts[:MAX_ERRORS_SHOWN], f"… (+{more} more)"]
+        more += len(parts) - MAX_ERRORS_SHOWN
+        parts = parts[:MAX_ERRORS_SHOWN]
+    if more > 0:
+        parts.append(f"… (+{more} more)")
     raise Problem("; ".join(parts) or str(exc))
 
 
@@ -363,7 +367,7 @@ def intake(
 @click.option(
     "-o",
     "--output",
-    type=click.File("w", encoding="utf-8", lazy=True),
+    type=click.Path(dir_okay=False, allow_dash=True),
     default="-",
     help="Where to write the results, one JSON line each (default: stdout).",
 )
@@ -372,36 +376,106 @@ def intake(
     type=click.IntRange(min=1),
     help="Processes for large inputs (default: one per CPU; 1 = this process only).",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Go on from the last whole line of an interrupted run's --output file.",
+)
 @click.pass_context
-def batch(ctx: click.Context, source: IO[bytes], output: IO[str], workers: int | None) -> None:
+def batch(
+    ctx: click.Context, source: IO[bytes], output: str, workers: int | None, resume: bool
+) -> None:
     """Triage a JSON Lines file: one Result per input line, in order.
 
-    A line that cannot be triaged becomes {"line": N, "error": {...}} in its place and the
-    batch goes on. Exit 0 when every line was triaged, 1 when some were errors.
+    Every output record carries "line": N, the input line it answers. A line that cannot
+    be triaged becomes {"line": N, "error": {...}} in its place and the batch goes on.
+    Exit 0 when every line was triaged, 1 when some were errors.
 
     \b
     Examples:
       ktriage batch reports.jsonl -o results.jsonl
+      ktriage batch reports.jsonl -o results.jsonl --resume
       cat reports.jsonl | ktriage batch - | jq -c 'select(.error)'
     """
-    from .batch import run_batch
+    from .batch import ResumeError, read_lines, resume_point, run_batch
 
+    if resume and output == "-":
+        raise click.UsageError("--resume needs --output FILE (the file to go on with)")
     engine = _engine(ctx)
+    done_before = errors_before = 0
+    fd: int | None = None
+    if output == "-":
+        sys.stdout.flush()
+        # the process's own standard output; otherwise (captured output) click's stream
+        fd = sys.__stdout__.fileno() if sys.stdout is sys.__stdout__ else None
+    else:
+        try:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | (0 if resume else os.O_TRUNC), 0o666)
+            if resume:
+                with open(output, "rb") as existing:
+                    point = resume_point(existing, output)
+                os.ftruncate(fd, point.keep_bytes)  # drops a torn last line
+                os.lseek(fd, point.keep_bytes, os.SEEK_SET)
+                done_before, errors_before = point.lines, point.errors
+        except OSError as exc:
+            raise Problem(f"--output: cannot write {output}: {exc.strerror}") from None
+        except ResumeError as exc:
+            raise Problem(str(exc)) from None
+    lines = read_lines(source)
+    for _ in zip(range(done_before), lines, strict=False):
+        pass  # answered by the earlier run
+
+    def write(text: str) -> None:
+        if fd is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        data = memoryview(text.encode("utf-8"))
+        while data:  # whole chunks of whole lines, straight to the file: nothing buffered
+            data = data[os.write(fd, data) :]
+
     stderr = sys.stderr
     progress, done = _progress(source, stderr)
+    previous: Any = signal.signal(signal.SIGTERM, _terminated)
+    seen = [done_before]
+
+    def count(chunk: Any) -> None:
+        seen[0] += chunk.lines
+        if progress is not None:
+            progress(chunk)
+
     try:
-        stats = run_batch(source, engine, output.write, workers=workers, progress=progress)
-    finally:
+        stats = run_batch(
+            lines, engine, write, workers=workers, progress=count, first_line=done_before + 1
+        )
+    except KeyboardInterrupt:
         done()
+        click.echo(
+            f"\nBatch stopped after line {seen[0]}; every line written is whole."
+            + (" Run it again with --resume to go on." if output != "-" else ""),
+            err=True,
+        )
+        ctx.exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if output != "-" and fd is not None:
+            os.close(fd)
+    done()
+    total, errors = done_before + stats.lines, errors_before + stats.errors
     where = f" (lines {', '.join(map(str, stats.first_error_lines))}" + (
         ", ...)" if stats.errors > len(stats.first_error_lines) else ")"
     )
+    resumed = f" (resumed after line {done_before})" if resume else ""
     click.echo(
-        f"{stats.lines} lines: {stats.lines - stats.errors} triaged, {stats.errors} errors"
+        f"{total} lines{resumed}: {total - errors} triaged, {errors} errors"
         + (where if stats.errors else ""),
         err=True,
     )
-    ctx.exit(EXIT_BATCH_ERRORS if stats.errors else EXIT_OK)
+    ctx.exit(EXIT_BATCH_ERRORS if errors else EXIT_OK)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a batch as Ctrl-C does: between whole chunks
 
 
 def _progress(source: IO[bytes], stderr: TextIO) -> tuple[Any, Callable[[], None]]:

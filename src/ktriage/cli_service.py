@@ -27,7 +27,17 @@ _SERVER_MODULES = {"fastapi", "uvicorn", "starlette", "anyio", "h11"}
 _NO_FHIR = "FHIR support needs the fhir extra: pip install 'ktriage[fhir]'"
 
 
-def _serve(rules: str | None, host: str, port: int, access_log: bool, cds: dict[str, Any]) -> None:
+def _serve(
+    rules: str | None,
+    host: str,
+    port: int,
+    access_log: bool,
+    *,
+    cds_origins: tuple[str, ...],
+    cds_jwks: str | None,
+    cds_issuers: tuple[str, ...],
+    **limits: Any,
+) -> None:
     try:
         from .server import run
         from .server.cds_access import JwtUnavailable
@@ -43,16 +53,17 @@ def _serve(rules: str | None, host: str, port: int, access_log: bool, cds: dict[
             port=port,
             rules=rules,
             access_log=access_log,
-            cds_origins=cds["cds_origins"] or ("*",),
-            cds_jwks=cds["cds_jwks"],
-            cds_issuers=cds["cds_issuers"],
+            cds_origins=cds_origins or ("*",),
+            cds_jwks=cds_jwks,
+            cds_issuers=cds_issuers,
+            **limits,
         )
     except RulePackError as exc:
         raise Problem(f"cannot start: {exc}") from None
     except JwtUnavailable as exc:
         raise Problem(str(exc)) from None
     except (OSError, ValueError) as exc:  # the JWKS file cannot be read or is not JSON
-        raise Problem(f"--cds-jwks: cannot read {cds['cds_jwks']}: {exc}") from None
+        raise Problem(f"--cds-jwks: cannot read {cds_jwks}: {exc}") from None
 
 
 _host = click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -91,18 +102,54 @@ def _cds_options(fn: Any) -> Any:
     )(fn)
 
 
+def _limits(func: Any) -> Any:
+    options = [
+        click.option(
+            "--docs/--no-docs",
+            default=False,
+            show_default=True,
+            help="Serve the Swagger UI at /docs (it loads its script from a CDN).",
+        ),
+        click.option(
+            "--header-timeout",
+            type=click.FloatRange(min=0.1),
+            default=10.0,
+            show_default=True,
+            help="Seconds a client has to send its whole request head.",
+        ),
+        click.option(
+            "--body-timeout",
+            type=click.FloatRange(min=0.1),
+            default=30.0,
+            show_default=True,
+            help="Seconds a client has to send its whole request body (else 408).",
+        ),
+        click.option(
+            "--max-connections",
+            type=click.IntRange(min=1),
+            default=1000,
+            show_default=True,
+            help="Open connections at most (lowered to fit the open-file limit).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.command()
 @_host
 @_port
 @_access
 @_cds_options
+@_limits
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, access_log: bool, **cds: Any) -> None:
+def serve(ctx: click.Context, host: str, port: int, access_log: bool, **options: Any) -> None:
     """Serve the triage API over HTTP (needs ktriage[server]).
 
     Example: ktriage serve --host 127.0.0.1 --port 8000
     """
-    _serve(rules_path(ctx), host, port, access_log, cds)
+    _serve(rules_path(ctx), host, port, access_log, **options)
 
 
 @click.command()
@@ -116,9 +163,10 @@ def serve(ctx: click.Context, host: str, port: int, access_log: bool, **cds: Any
 @_port
 @_access
 @_cds_options
-def serve_main(rules: str | None, host: str, port: int, access_log: bool, **cds: Any) -> None:
+@_limits
+def serve_main(rules: str | None, host: str, port: int, access_log: bool, **options: Any) -> None:
     """Serve the triage API over HTTP (python -m ktriage.server)."""
-    _serve(rules, host, port, access_log, cds)
+    _serve(rules, host, port, access_log, **options)
 
 
 @click.group()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# At most this many problems are kept, translated and shown for one input; the count of
+# all of them is kept beside (a hostile body can hold a million mistakes).
+MAX_ERRORS = 20
+
 
 class KtriageError(Exception):
     """Root of every error ktriage raises on purpose."""
@@ -27,12 +31,17 @@ class FieldError:
 class InvalidReport(KtriageError):
     """A report (or JSON text) that cannot be triaged as given.
 
-    ``errors`` lists every problem found, not just the first; ``input`` keeps what the
-    caller gave, untouched, so nothing they typed is lost.
+    ``errors`` lists the problems found, not just the first, up to ``MAX_ERRORS``;
+    ``error_count`` counts all of them. ``input`` keeps what the caller gave, untouched,
+    so nothing they typed is lost.
     """
 
-    def __init__(self, errors: list[FieldError], input: object = None) -> None:
-        self.errors = list(errors)
+    def __init__(
+        self, errors: list[FieldError], input: object = None, *, total: int | None = None
+    ) -> None:
+        errors = list(errors)
+        self.error_count = max(total or 0, len(errors))
+        self.errors = errors[:MAX_ERRORS]
         self.input = input
         super().__init__(self._describe())
 
@@ -40,7 +49,7 @@ class InvalidReport(KtriageError):
         if not self.errors:
             return "invalid report"
         first = str(self.errors[0])
-        more = len(self.errors) - 1
+        more = self.error_count - 1
         return first if more == 0 else f"{first} (and {more} more problem{'s' * (more > 1)})"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import FieldError, InvalidReport
+from .errors import MAX_ERRORS, FieldError, InvalidReport
 from .models import NUMERIC_FIELDS, Measurements, Report, Route, Severity, Symptom, Treatment
 
 # Which model sits under which key, so an unknown key can be matched to its siblings.
@@ -39,14 +39,70 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
         raise InvalidReport(
             [FieldError("", f"a report must be a JSON object, got {json_type(data)}")], given
         )
+    unknown = _unknown_fields(data, Report)
+    if len(unknown) > MAX_ERRORS:
+        # Thousands of unknown keys: name the first ones without asking pydantic to build
+        # (and this module to translate) one error for each.
+        errors = [
+            field_error({"type": "extra_forbidden", "loc": loc}, Report)
+            for loc in unknown[:MAX_ERRORS]
+        ]
+        raise InvalidReport(errors, given, total=len(unknown))
     try:
         return Report.model_validate(data)
     except ValidationError as exc:
-        raise InvalidReport(field_errors(exc, Report), given) from None
+        raise InvalidReport(field_errors(exc, Report), given, total=exc.error_count()) from None
+
+
+def _unknown_fields(data: dict[str, Any], root: type[BaseModel]) -> list[tuple[str | int, ...]]:
+    """Where the keys no model knows are (all of them: counting is cheap)."""
+    found: list[tuple[str | int, ...]] = []
+    todo: list[tuple[tuple[str | int, ...], dict[str, Any], type[BaseModel]]] = [((), data, root)]
+    while todo:
+        loc, obj, model = todo.pop(0)
+        children = _CHILDREN.get(model, {})
+        for key, value in obj.items():
+            if key not in model.model_fields:
+                found.append((*loc, key))
+            elif key in children:
+                child = children[key]
+                if isinstance(value, dict):
+                    todo.append(((*loc, key), value, child))
+                elif isinstance(value, list):
+                    todo.extend(
+                        ((*loc, key, i), item, child)
+                        for i, item in enumerate(value)
+                        if isinstance(item, dict)
+                    )
+    return found
+
+
+class _Duplicated(dict[str, Any]):
+    """An object in which a key appeared twice (``duplicate`` names it)."""
+
+    duplicate: str = ""
+
+
+def _first_duplicate(data: Any) -> tuple[str, str] | None:
+    """(dotted path, key) of the first object, in document order, holding a key twice."""
+    todo: list[tuple[str, Any]] = [("", data)]
+    while todo:
+        path, node = todo.pop()
+        if isinstance(node, _Duplicated):
+            return path + node.duplicate, node.duplicate
+        if isinstance(node, dict):
+            todo.extend((f"{path}{k}.", v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            todo.extend((f"{path}{i}.", v) for i, v in reversed(list(enumerate(node))))
+    return None
 
 
 def load_json(text: str | bytes) -> Any:
-    """Parse JSON text; every way it can fail becomes an ``InvalidReport``."""
+    """Parse JSON text; every way it can fail becomes an ``InvalidReport``.
+
+    Strict: an object that holds the same key twice is refused, naming the key, because
+    readers disagree on which value wins (Python keeps the last, others the first).
+    """
     if isinstance(text, bytes):
         try:
             decoded = text.decode("utf-8-sig")
@@ -56,8 +112,24 @@ def load_json(text: str | bytes) -> Any:
             ) from None
     else:
         decoded = text
+    flagged: list[_Duplicated] = []
+
+    def strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(pairs)
+        if len(out) == len(pairs):
+            return out
+        marked = _Duplicated(out)
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                marked.duplicate = key
+                break
+            seen.add(key)
+        flagged.append(marked)
+        return marked
+
     try:
-        return json.loads(decoded)
+        data = json.loads(decoded, object_pairs_hook=strict_object)
     except RecursionError:
         raise InvalidReport([FieldError("", "JSON nested too deeply")], text) from None
     except json.JSONDecodeError as exc:
@@ -67,11 +139,20 @@ def load_json(text: str | bytes) -> Any:
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise InvalidReport([FieldError("", f"unreadable JSON: {exc}")], text) from None
+    duplicate = _first_duplicate(data) if flagged else None
+    if duplicate is not None:
+        path, key = duplicate
+        raise InvalidReport(
+            [FieldError(path, f"duplicate key {key!r}: a key may appear only once in an object")],
+            text,
+        )
+    return data
 
 
 def field_errors(exc: ValidationError, root: type[BaseModel]) -> list[FieldError]:
-    """Translate a pydantic error into one plain message per bad field."""
-    return [field_error(err, root) for err in exc.errors(include_url=False)]
+    """Translate a pydantic error into one plain message per bad field (the first
+    ``MAX_ERRORS``; ``exc.error_count()`` counts them all)."""
+    return [field_error(err, root) for err in exc.errors(include_url=False)[:MAX_ERRORS]]
 
 
 def field_error(err: Any, root: type[BaseModel]) -> FieldError:

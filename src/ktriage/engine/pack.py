@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -35,6 +37,8 @@ from .yamlsource import LineDict, line_of, load_yaml
 _ID = r"^[a-z0-9][a-z0-9_\-]*(\.[a-z0-9][a-z0-9_\-]*)*$"
 _CODE = r"^[a-z][a-z0-9_]*$"
 SYSTEM_PREFIX = "ktriage."
+# The shipped pack's largest file is about 25 KB; a file past this is a mistake or an attack.
+MAX_FILE_BYTES = 1_000_000
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -212,13 +216,33 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         raise RulePackError("a rule pack is a folder holding pack.yaml", file=str(root))
     digest = hashlib.sha256()
 
+    real_root = root.resolve()
+
     def read(rel: Path) -> tuple[str, Any]:
         full = root / rel
         shown = str(full)
         try:
-            data = full.read_bytes()
+            real = full.resolve(strict=True)
+            if not real.is_relative_to(real_root):
+                raise RulePackError(
+                    "is a link to a file outside the rule pack folder; copy the file in",
+                    file=shown,
+                )
+            info = os.stat(real)
+            if not stat.S_ISREG(info.st_mode):
+                raise RulePackError("not a regular file (a device, pipe or folder)", file=shown)
+            if info.st_size > MAX_FILE_BYTES:
+                raise RulePackError(
+                    f"the file is larger than {MAX_FILE_BYTES} bytes; split it", file=shown
+                )
+            with open(real, "rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise RulePackError(f"cannot read: {exc.strerror}", file=shown) from None
+        if len(data) > MAX_FILE_BYTES:  # it grew after the check
+            raise RulePackError(
+                f"the file is larger than {MAX_FILE_BYTES} bytes; split it", file=shown
+            )
         digest.update(str(rel.as_posix()).encode() + b"\0" + data + b"\0")
         try:
             text = data.decode("utf-8")
@@ -227,7 +251,7 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         return shown, load_yaml(text, shown)
 
     for required in ("pack.yaml", "vocabulary.yaml", "sources.yaml"):
-        if not (root / required).is_file():
+        if not os.path.lexists(root / required):
             raise RulePackError(f"the pack has no {required}", file=str(root))
     rule_files = sorted((root / "rules").glob("*.yaml")) if (root / "rules").is_dir() else []
     if not rule_files:

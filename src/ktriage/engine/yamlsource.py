@@ -64,12 +64,45 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+def _refuse_aliases(root: yaml.Node, filename: str) -> None:
+    """Raise when a node is reached twice: an alias (``*name``) or a merge (``<<``).
+
+    An alias makes a tree into a graph: a 1.5 KB file can stand for billions of
+    conditions (the "billion laughs"), and every later stage would expand it. A rule pack
+    has no need for them, so they are refused before anything is built.
+    """
+    seen: set[int] = set()
+    todo: list[tuple[yaml.Node, int]] = [(root, root.start_mark.line + 1)]
+    while todo:  # depth first, in document order, so the first alias is the one named
+        node, line = todo.pop()
+        if id(node) in seen:
+            raise RulePackError(
+                "YAML aliases (*name) and merges (<<) are not allowed in a rule pack;"
+                " write the value out",
+                file=filename,
+                line=line,
+            )
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, int]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                at = key.start_mark.line + 1
+                children += [(key, at), (value, at)]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(child, node.start_mark.line + 1) for child in node.value]
+        todo.extend(reversed(children))
+
+
 def load_yaml(text: str, filename: str) -> Any:
     """Parse one YAML document safely; a syntax error names the file and line."""
     loader = _Loader(text)
     loader.name = filename
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_aliases(node, filename)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -6,13 +6,26 @@ for FHIR input and the patient-view CDS service).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from .app import MAX_BATCH, MAX_BODY_BYTES, create_app
+from .app import BODY_TIMEOUT, MAX_BATCH, MAX_BODY_BYTES, create_app
 from .cds_access import CdsJwt
 
-__all__ = ["LOG_CONFIG", "MAX_BATCH", "MAX_BODY_BYTES", "create_app", "run"]
+__all__ = [
+    "BODY_TIMEOUT",
+    "HEADER_TIMEOUT",
+    "LOG_CONFIG",
+    "MAX_BATCH",
+    "MAX_BODY_BYTES",
+    "MAX_CONNECTIONS",
+    "create_app",
+    "run",
+]
+
+HEADER_TIMEOUT = 10.0
+MAX_CONNECTIONS = 1_000
 
 # uvicorn's own access log is off; ktriage's access log (method, route template, status,
 # duration: never a body, a query string or a path parameter) goes to stderr.
@@ -47,27 +60,48 @@ def run(
     cds_origins: Sequence[str] = ("*",),
     cds_jwks: str | None = None,
     cds_issuers: Sequence[str] = (),
+    docs: bool = False,
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> None:
     """Load the rule pack (a broken pack raises ``RulePackError``), then serve until stopped.
 
     ``cds_origins``, ``cds_jwks`` and ``cds_issuers``: see ``ktriage.server.cds_access``.
+    A client that has not sent its whole request head within ``header_timeout`` seconds,
+    or its body within ``body_timeout`` seconds, is disconnected (408 for the body); at
+    most ``max_connections`` connections are open at once (see ``protocol.py``).
     """
     import uvicorn
 
+    from .protocol import BACKLOG, guarded_protocol
+
     jwt = CdsJwt(cds_jwks, cds_issuers) if cds_jwks else None
-    app = create_app(rules=rules, cds_origins=cds_origins, cds_jwt=jwt)
+    app = create_app(
+        rules=rules,
+        cds_origins=cds_origins,
+        cds_jwt=jwt,
+        docs=docs,
+        body_timeout=body_timeout,
+    )
     config = dict(LOG_CONFIG)
     if not access_log:
         config["loggers"] = {
             **LOG_CONFIG["loggers"],
             "ktriage.server.access": {"level": "WARNING"},
         }
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=config,
-        server_header=False,
-        proxy_headers=False,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            http=guarded_protocol(header_timeout, max_connections),
+            backlog=BACKLOG,
+            access_log=False,
+            log_config=config,
+            server_header=False,
+            proxy_headers=False,
+        )
     )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it caught
+        server.run()

@@ -1,30 +1,40 @@
 """The HTTP service: FastAPI app over one Engine, loaded once at start-up.
 
 Bodies are read and parsed here, not by FastAPI, so that bad input gets the library's own
-field messages (``{"errors": [{"field", "message"}]}``, 422) and the body size is capped
-before it is parsed (413). Evaluation runs in the threadpool so that a slow report never
-holds up the event loop. Nothing a request carries is logged: the access log line is
-method, route template, status and duration.
+field messages (``{"errors": [{"field", "message"}]}``, 422, the first ``MAX_ERRORS`` and
+``error_count`` when there were more), the body size is capped before it is parsed (413),
+a body must be JSON (415) and must arrive within ``body_timeout`` seconds (408). Parsing
+and evaluation run in worker threads behind a limiter of ``CPU_THREADS`` (``run_cpu``), so
+that however much work clients send, the event loop (and ``/healthz``) stays responsive.
+Nothing a request carries is logged: the access log line is method, route template,
+status and duration.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import re
 import time
-from collections.abc import Sequence
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import Engine, FieldError, InvalidReport, Report, Result, __version__
 from ..engine.catalogue import rule_summary
+from ..engine.errors import MAX_ERRORS
 from ..engine.intake import json_type, load_json, suggest
 from ..engine.models import Reading, RulePackInfo
 from .cds_access import CdsCors, CdsJwt
@@ -34,7 +44,29 @@ error_log = logging.getLogger("ktriage.server.error")
 
 MAX_BODY_BYTES = 1_000_000
 MAX_BATCH = 1_000
+BODY_TIMEOUT = 30.0
+# Threads that parse and evaluate at once. CPU-bound Python gains nothing from more
+# threads than cores, and every extra one takes the GIL from the event loop.
+CPU_THREADS = max(1, min(4, os.cpu_count() or 1))
+# Reports of a batch evaluated per trip to a worker thread: a big batch takes turns with
+# other requests instead of holding a thread for its whole length.
+BATCH_SLICE = 50
 JSON_ERRORS = "application/json"
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_\-.]{0,99}$")
+
+T = TypeVar("T")
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def run_cpu(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func(*args)`` in a worker thread, at most ``CPU_THREADS`` at once per loop."""
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(CPU_THREADS)
+    return await anyio.to_thread.run_sync(func, *args, limiter=limiter)
 
 
 # -- response models (for the OpenAPI document) -----------------------------------------
@@ -46,7 +78,10 @@ class ErrorItem(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    errors: list[ErrorItem]
+    errors: list[ErrorItem] = Field(description=f"At most {MAX_ERRORS} problems.")
+    error_count: int | None = Field(
+        default=None, description="How many problems there were, when more than shown."
+    )
 
 
 class BatchItem(BaseModel):
@@ -54,6 +89,9 @@ class BatchItem(BaseModel):
     result: Result | None = Field(default=None, description="Present when the report was valid.")
     errors: list[ErrorItem] | None = Field(
         default=None, description="Present when the report was invalid."
+    )
+    error_count: int | None = Field(
+        default=None, description="How many problems there were, when more than shown."
     )
 
 
@@ -101,16 +139,33 @@ class Health(BaseModel):
 
 
 def error_items(errors: Sequence[FieldError]) -> list[dict[str, str]]:
-    """Field errors as the JSON the service answers with."""
-    return [{"field": e.field, "message": e.message} for e in errors]
+    """Field errors as the JSON the service answers with (the first ``MAX_ERRORS``)."""
+    return [{"field": e.field, "message": e.message} for e in errors[:MAX_ERRORS]]
 
 
-def error_response(status: int, errors: Sequence[FieldError]) -> JSONResponse:
-    return JSONResponse({"errors": error_items(errors)}, status_code=status)
+def error_body(errors: Sequence[FieldError], total: int | None = None) -> dict[str, Any]:
+    """``{"errors": [...]}``, plus ``error_count`` when there were more than shown."""
+    body: dict[str, Any] = {"errors": error_items(errors)}
+    count = max(total or 0, len(errors))
+    if count > len(body["errors"]):
+        body["error_count"] = count
+    return body
+
+
+def error_response(
+    status: int, errors: Sequence[FieldError], total: int | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(errors, total), status_code=status)
+
+
+def invalid_response(exc: InvalidReport) -> JSONResponse:
+    return error_response(422, exc.errors, exc.error_count)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    408: {"model": ErrorBody, "description": "The body did not arrive in time."},
     413: {"model": ErrorBody, "description": "The body is larger than the limit."},
+    415: {"model": ErrorBody, "description": "The body is not JSON (application/json)."},
     422: {"model": ErrorBody, "description": "Invalid input: one message per bad field."},
 }
 
@@ -124,25 +179,65 @@ def _report_body(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# -- middleware: size limit, catch-all, access log ---------------------------------------
+# -- middleware: content type, size and time limits, headers, catch-all, access log -------
 
 
 class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
+class NotJson(Exception):
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+
+# Sent with every answer: bodies hold patient data (never cached, never sniffed as HTML),
+# and nothing here is meant to be framed or to load anything.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+# The Swagger UI page (only with docs=True) loads its script and style from a CDN.
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net;"
+    b" style-src https://cdn.jsdelivr.net; img-src data: https://fastapi.tiangolo.com;"
+    b" connect-src 'self'; frame-ancestors 'none'"
+)
+_JSON_TYPE = re.compile(r"^application/([a-z0-9.+-]+\+)?json$")
+
+
 class Guard:
     """Pure ASGI middleware around the whole app.
 
-    * caps request bodies at ``max_body`` bytes (413), by Content-Length and as streamed;
+    * refuses a body that is not declared JSON (415): an HTML form or a ``text/plain``
+      fetch from any web page would otherwise reach the service without a CORS check;
+    * caps request bodies at ``max_body`` bytes (413), by Content-Length and as streamed,
+      and the time to receive them at ``body_timeout`` seconds (408);
+    * adds ``SECURITY_HEADERS`` to every answer;
     * turns any exception that escapes a handler into a generic 500 JSON body (the
-      exception's type is logged, never its message, which may quote patient data);
+      exception's type is logged, never its message, which may quote patient data); a
+      client that hangs up is no error: the access line shows 499;
     * writes the access log line: method, route template, status, duration.
     """
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        body_timeout: float = BODY_TIMEOUT,
+        docs_path: str | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.docs_path = docs_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -150,11 +245,20 @@ class Guard:
             return
         start = time.perf_counter()
         status = {"code": 500, "started": False}
+        csp = DOCS_CSP if scope["path"] == self.docs_path else None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["started"] = True
+                headers = list(message.get("headers", []))
+                have = {name.lower() for name, _ in headers}
+                for name, value in SECURITY_HEADERS:
+                    if name not in have:
+                        if name == b"content-security-policy" and csp is not None:
+                            value = csp
+                        headers.append((name, value))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -163,20 +267,44 @@ class Guard:
                 await _send_json(send_wrapper, 413, _too_large(self.max_body))
                 return
             seen = 0
+            deadline: float | None = None
 
             async def limited() -> Message:
-                nonlocal seen
-                message = await receive()
+                nonlocal seen, deadline
+                loop = asyncio.get_running_loop()
+                if deadline is None:
+                    # checked when a route reads the body, so 404 and 405 stay as they are
+                    problem = _not_json(scope)
+                    if problem is not None:
+                        raise NotJson(problem)
+                    deadline = loop.time() + self.body_timeout
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise BodyTimeout from None
                 if message["type"] == "http.request":
                     seen += len(message.get("body", b""))
                     if seen > self.max_body:
                         raise BodyTooLarge
+                    if not message.get("more_body", False):
+                        deadline = float("inf")  # the body is in; later waits are not reads
                 return message
 
             await self.app(scope, limited, send_wrapper)
         except BodyTooLarge:
             if not status["started"]:
                 await _send_json(send_wrapper, 413, _too_large(self.max_body))
+        except NotJson as exc:
+            if not status["started"]:
+                await _send_json(send_wrapper, 415, exc.body)
+        except BodyTimeout:
+            if not status["started"]:
+                message = f"the body was not received within {self.body_timeout:g} s"
+                await _send_json(
+                    send_wrapper, 408, {"errors": [{"field": "", "message": message}]}, close=True
+                )
+        except ClientDisconnect:
+            status["code"] = 499  # nginx's word for it: the client went away
         except Exception as exc:  # the catch-all: never a stack trace to the caller
             error_log.error(
                 "unhandled %s in %s %s", type(exc).__name__, scope["method"], _template(scope)
@@ -195,6 +323,19 @@ class Guard:
                 status["code"],
                 (time.perf_counter() - start) * 1000,
             )
+
+
+def _not_json(scope: Scope) -> dict[str, Any] | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media = value.decode("latin-1").split(";", 1)[0].strip().lower()
+            if _JSON_TYPE.match(media):
+                return None
+            shown = media if len(media) <= 60 and media.isprintable() else media[:57] + "..."
+            message = f"the body must be JSON (content-type application/json), got {shown!r}"
+            return {"errors": [{"field": "", "message": message}]}
+    message = "the body must be JSON: send content-type application/json"
+    return {"errors": [{"field": "", "message": message}]}
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -217,18 +358,15 @@ def _template(scope: Scope) -> str:
     return path if isinstance(path, str) else "<unmatched>"
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, Any], close: bool = False) -> None:
     data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -243,12 +381,16 @@ def create_app(
     max_batch: int = MAX_BATCH,
     cds_origins: Sequence[str] = ("*",),
     cds_jwt: CdsJwt | None = None,
+    body_timeout: float = BODY_TIMEOUT,
+    docs: bool = False,
 ) -> FastAPI:
     """The ktriage HTTP app over ``engine`` (or one loaded from ``rules``, default pack).
 
     Loading happens here, once: a broken pack raises ``RulePackError`` and no app is made.
     ``cds_origins``: the origins browser CDS clients may call from (CORS, CDS routes only;
     default any). ``cds_jwt``: verify the CDS client's JWT on the CDS routes (default off).
+    ``docs=True`` serves the Swagger UI at ``/docs`` (it loads its script from a CDN, so
+    it is off unless asked for); ``/openapi.json`` is always served.
     """
     if engine is None:
         engine = Engine.load(rules)
@@ -260,18 +402,26 @@ def create_app(
             " a Report in, an escalation level and advice out. Rule pack"
             f" {engine.info.name} {engine.info.version}."
         ),
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
     )
-    app.add_middleware(Guard, max_body=max_body_bytes)
+    app.add_middleware(
+        Guard,
+        max_body=max_body_bytes,
+        body_timeout=body_timeout,
+        docs_path="/docs" if docs else None,
+    )
     if cds_origins:
         app.add_middleware(CdsCors, origins=cds_origins)  # outermost: answers preflights
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = exc.errors()
         errors = [
             FieldError(".".join(str(p) for p in e.get("loc", ())), str(e.get("msg", "invalid")))
-            for e in exc.errors()
+            for e in raw[:MAX_ERRORS]
         ]
-        return error_response(422, errors)
+        return error_response(422, errors, len(raw))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -293,9 +443,9 @@ def create_app(
     async def triage_one(request: Request) -> Any:
         body = await request.body()
         try:
-            result = await run_in_threadpool(engine.evaluate, body)
+            result = await run_cpu(engine.evaluate, body)
         except InvalidReport as exc:
-            return error_response(422, exc.errors)
+            return invalid_response(exc)
         return JSONResponse(result.model_dump(mode="json"))
 
     @app.post(
@@ -325,9 +475,9 @@ def create_app(
                 raise InvalidReport(
                     [FieldError("text", f"must be text, got {json_type(text)}")], data
                 )
-            reading = await run_in_threadpool(engine.read, text)
+            reading = await run_cpu(engine.read, text)
         except InvalidReport as exc:
-            return error_response(422, exc.errors)
+            return invalid_response(exc)
         return JSONResponse(reading.model_dump(mode="json"))
 
     @app.post(
@@ -346,9 +496,9 @@ def create_app(
     async def triage_batch(request: Request) -> Any:
         body = await request.body()
         try:
-            items = load_json(body)
+            items = await run_cpu(load_json, body)
         except InvalidReport as exc:
-            return error_response(422, exc.errors)
+            return invalid_response(exc)
         if not isinstance(items, list):
             return error_response(
                 422,
@@ -359,7 +509,10 @@ def create_app(
                 422,
                 [FieldError("", f"a batch holds at most {max_batch} reports, got {len(items)}")],
             )
-        results = await run_in_threadpool(_evaluate_all, engine, items)
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(items), BATCH_SLICE):
+            part = items[start : start + BATCH_SLICE]
+            results += await run_cpu(_evaluate_all, engine, part, start)
         return JSONResponse({"results": results})
 
     @app.get("/v1/rules", response_model=RuleList, summary="The rules of the loaded pack")
@@ -379,6 +532,9 @@ def create_app(
         try:
             rule = engine.pack.rule(rule_id)
         except KeyError:
+            if not _RULE_ID.match(rule_id):  # never echo what cannot be a rule id
+                message = "no rule with this id (ids are lower-case letters, digits, _ - .)"
+                return error_response(404, [FieldError("rule_id", message)])
             hint = suggest(rule_id, [r.id for r in engine.pack.rules])
             message = f"no rule {rule_id!r}" + (f"; did you mean {hint!r}?" if hint else "")
             return error_response(404, [FieldError("rule_id", message)])
@@ -440,18 +596,13 @@ def _register_schemas(app: FastAPI, report_schema: dict[str, Any]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _evaluate_all(engine: Engine, items: list[Any]) -> list[dict[str, Any]]:
+def _evaluate_all(engine: Engine, items: list[Any], first: int = 0) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(items, first):
         try:
             result = engine.evaluate(item if isinstance(item, dict) else _not_object(item))
         except InvalidReport as exc:
-            out.append(
-                {
-                    "index": i,
-                    "errors": error_items(exc.errors),
-                }
-            )
+            out.append({"index": i, **error_body(exc.errors, exc.error_count)})
             continue
         out.append({"index": i, "result": result.model_dump(mode="json")})
     return out

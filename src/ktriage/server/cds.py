@@ -29,12 +29,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import run_in_threadpool  # for I/O (JWKS, FHIR), not CPU
 
 from .. import Engine, FieldError, InvalidReport, Result
 from ..engine.intake import field_errors, load_json, parse_report
 from ..engine.models import Advice, Escalation, Skipped
-from .app import error_response
+from .app import error_response, run_cpu
 from .cds_access import CdsJwt
 
 PATIENT_VIEW = "ktriage-patient-view"
@@ -42,6 +42,7 @@ SYMPTOM_REPORT = "ktriage-symptom-report"
 SYMPTOM_REPORT_HOOK = "org.ktriage.symptom-report"
 RULE_TOPIC_SYSTEM = "https://ktriage.org/fhir/CodeSystem/rule"
 SUMMARY_MAX = 139  # the specification: a "<140-character" summary
+MAX_FEEDBACK = 1_000  # feedback items in one call (a client sends one per card)
 
 INDICATOR = {
     Escalation.SELF_CARE: "info",
@@ -114,7 +115,7 @@ class FeedbackItem(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    feedback: list[FeedbackItem] = Field(min_length=1)
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=MAX_FEEDBACK)
 
 
 class FeedbackReceived(BaseModel):
@@ -187,8 +188,10 @@ def services() -> list[dict[str, Any]]:
 _CDS_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "The CDS client's JWT is missing or not valid (with --cds-jwks)."},
     404: {"description": "No such service."},
+    408: {"description": "The body did not arrive in time."},
     412: {"description": "Required prefetch data is missing."},
     413: {"description": "The body is larger than the limit."},
+    415: {"description": "The body is not JSON (application/json)."},
     422: {"description": "Invalid request: one message per bad field."},
 }
 
@@ -240,7 +243,7 @@ def add_cds_routes(app: FastAPI, engine: Engine, jwt: CdsJwt | None = None) -> N
         service = known.get(service_id)
         if service is None:
             return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
-        parsed = _parse(await request.body(), CDSRequest)
+        parsed = await run_cpu(_parse, await request.body(), CDSRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
         if parsed.hook != service["hook"]:
@@ -275,7 +278,7 @@ def add_cds_routes(app: FastAPI, engine: Engine, jwt: CdsJwt | None = None) -> N
             return denied
         if service_id not in known:
             return error_response(404, [FieldError("service_id", f"no CDS service {service_id!r}")])
-        parsed = _parse(await request.body(), FeedbackRequest)
+        parsed = await run_cpu(_parse, await request.body(), FeedbackRequest)
         if isinstance(parsed, JSONResponse):
             return parsed
         with lock:
@@ -288,13 +291,13 @@ def _parse(body: bytes, model: type[BaseModel]) -> Any:
     try:
         data = load_json(body)
     except InvalidReport as exc:
-        return error_response(422, exc.errors)
+        return error_response(422, exc.errors, exc.error_count)
     if not isinstance(data, dict):
         return error_response(422, [FieldError("", "the body must be a JSON object")])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        return error_response(422, field_errors(exc, model))
+        return error_response(422, field_errors(exc, model), exc.error_count())
 
 
 # -- patient-view ------------------------------------------------------------------------
@@ -336,7 +339,7 @@ async def _patient_view(engine: Engine, req: CDSRequest, templates: dict[str, st
     failed = _prefetch_failed(prefetch["observations"])
     if failed:
         return error_response(412, [FieldError("prefetch.observations", failed)])
-    return await run_in_threadpool(_triage_prefetch, engine, prefetch, patient_id)
+    return await run_cpu(_triage_prefetch, engine, prefetch, patient_id)
 
 
 def _prefetch_failed(value: Any) -> str | None:
@@ -435,7 +438,9 @@ def _skipped_card(skipped: list[Skipped], usable: bool = True) -> dict[str, Any]
 
 
 def _unreadable_card(errors: list[FieldError]) -> dict[str, Any]:
-    lines = "\n".join(f"- `{_code(e.field or '(whole input)')}`: {_md(e.message)}" for e in errors)
+    lines = "\n".join(
+        f"- `{_code(e.field or '(whole input)')}`: {_literal(e.message)}" for e in errors
+    )
     return {
         "uuid": str(uuid.uuid4()),
         "summary": "Side-effect triage not done: some recorded values could not be read",
@@ -471,7 +476,7 @@ async def _symptom_report(engine: Engine, req: CDSRequest) -> Any:
             422,
             [FieldError("context.questionnaireResponse", "install ktriage[fhir] to read FHIR")],
         )
-    return await run_in_threadpool(_triage_context, engine, ctx, has_qr)
+    return await run_cpu(_triage_context, engine, ctx, has_qr)
 
 
 def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
@@ -497,7 +502,7 @@ def _triage_context(engine: Engine, ctx: dict[str, Any], fhir: bool) -> Any:
             FieldError(f"context.{key}" + (f".{e.field}" if e.field else ""), e.message)
             for e in exc.errors
         ]
-        return error_response(422, errors)
+        return error_response(422, errors, exc.error_count)
     return {"cards": cards(result)}
 
 
@@ -551,7 +556,7 @@ def detail(advice: Advice) -> str:
         f"**For staff:** {_md(advice.action)}",
     ]
     if advice.because:
-        parts.append("**Why:**\n\n" + "\n".join(f"- {_md(b)}" for b in advice.because))
+        parts.append("**Why:**\n\n" + "\n".join(f"- {_literal(b)}" for b in advice.because))
     if advice.sources:
         refs = []
         for s in advice.sources:
@@ -570,6 +575,20 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>!~|])")
 def _md(text: str) -> str:
     """Escape text for Markdown: what a patient typed must not become a link or image."""
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _literal(text: str) -> str:
+    """Text that quotes what a patient typed, as a code span: shown as typed, never a link.
+
+    Escaping is not enough: GitHub-flavoured Markdown turns a bare ``https://…`` or
+    ``www.…`` into a link, and renderers differ on escaped autolinks. Nothing inside a
+    code span is markup or a link in any CommonMark renderer.
+    """
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else ""
 
 
 def _code(text: str) -> str:
