@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -360,3 +361,24 @@ def test_batch_and_service_read_words_the_same(engine: Engine, tmp_path: Path) -
     bad = client.post("/v1/read", json={"text": ""})
     assert bad.status_code == 422
     assert bad.json() == {"errors": [{"field": "text", "message": "must be non-blank text"}]}
+
+
+# -- the documented examples run ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/cli.md"])
+def test_documented_read_examples_print_what_they_show(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    shown = [
+        (line, out)
+        for block in text.split("```console\n")[1:]
+        for line, out in zip(
+            block.split("```")[0].splitlines(), block.split("```")[0].splitlines()[1:]
+        )
+        if line.startswith("$ ktriage read ")
+    ]
+    assert shown, f"{doc} has no ktriage read example"
+    for command, output in shown:
+        args = shlex.split(command[2:])[1:]
+        code, out = run(*args)
+        assert (code, out) == (0, output + "\n"), command
