@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shlex
 import shutil
@@ -372,9 +373,7 @@ def test_documented_read_examples_print_what_they_show(doc: str) -> None:
     shown = [
         (line, out)
         for block in text.split("```console\n")[1:]
-        for line, out in zip(
-            block.split("```")[0].splitlines(), block.split("```")[0].splitlines()[1:]
-        )
+        for line, out in itertools.pairwise(block.split("```")[0].splitlines())
         if line.startswith("$ ktriage read ")
     ]
     assert shown, f"{doc} has no ktriage read example"
