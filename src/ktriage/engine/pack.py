@@ -194,6 +194,8 @@ class RulePack:
     sha256: str
     root: str
     reader: ReaderData = field(default_factory=ReaderData)
+    # the Reader built (and checked) at load, reused by the Engine: building one costs ms
+    text_reader: Reader | None = field(default=None, compare=False, repr=False)
 
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
@@ -260,10 +262,10 @@ def load_pack(path: str | Path | None = None) -> RulePack:
     manifest = _model(Manifest, *read(Path("pack.yaml")))
     vocabulary = _vocabulary(*read(Path("vocabulary.yaml")))
     if (root / "reader.yaml").is_file():
-        reader = _reader(*read(Path("reader.yaml")), vocabulary, own=True)
+        reader, text_reader = _reader(*read(Path("reader.yaml")), vocabulary, own=True)
     else:  # a pack without its own word lists reads text with the shipped ones
         shipped = default_pack_path() / "reader.yaml"
-        reader = _reader(
+        reader, text_reader = _reader(
             str(shipped), load_yaml(shipped.read_text("utf-8"), str(shipped)), vocabulary, own=False
         )
     sources = _sources(*read(Path("sources.yaml")))
@@ -292,6 +294,7 @@ def load_pack(path: str | Path | None = None) -> RulePack:
         sha256=digest.hexdigest(),
         root=str(root),
         reader=reader,
+        text_reader=text_reader,
     )
     _check_safety_net(pack)
     # Some mistakes only show once conditions are normalised (a rule that could fire on an
@@ -411,7 +414,9 @@ def _vocabulary(file: str, data: Any) -> Vocabulary:
     return Vocabulary(terms)
 
 
-def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> ReaderData:
+def _reader(
+    file: str, data: Any, vocabulary: Vocabulary, *, own: bool
+) -> tuple[ReaderData, Reader]:
     """The pack's reading word lists, checked against its vocabulary.
 
     A pack without a reader.yaml borrows the shipped lists (``own=False``): then shorthand
@@ -443,7 +448,7 @@ def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> Reade
         negation_pseudo=tuple(spec.negation_pseudo),
         terminators=tuple(spec.terminators),
         context={k: tuple(v) for k, v in spec.context.items()},
-        shorthand={},
+        shorthand=dict(spec.shorthand),
         red_flag_words=tuple(spec.red_flag_words),
         idioms=tuple(spec.idioms),
         whole_only=tuple(spec.whole_only),
@@ -503,9 +508,13 @@ def _reader(file: str, data: Any, vocabulary: Vocabulary, *, own: bool) -> Reade
                 line=line_of(data, "examples", i),
             )
         )
-    return dataclasses.replace(
+    final = dataclasses.replace(
         draft, shorthand=shorthand, severe_phrases=tuple(severe), examples=tuple(examples)
     )
+    if shorthand != draft.shorthand or tuple(severe) != draft.severe_phrases:
+        reader = Reader(vocabulary, final)  # borrowed lists lost entries: read without them
+    reader.data = final
+    return final, reader
 
 
 def _check_safety_net(pack: RulePack) -> None:

@@ -30,7 +30,7 @@ import functools
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -203,9 +203,48 @@ class _Match(NamedTuple):
     corrections: tuple[str, ...]
 
 
-def _cue_set(phrases: Iterable[str]) -> tuple[tuple[str, ...], ...]:
-    keys = {stems_of(p) for p in phrases}
-    return tuple(sorted((k for k in keys if k), key=len, reverse=True))
+class CueSet:
+    """Word sequences (stemmed) to find in a text, indexed by their first word."""
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        keys = {stems_of(p) for p in phrases}
+        self.cues = tuple(sorted((k for k in keys if k), key=len, reverse=True))
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        for cue in self.cues:
+            self._by_first.setdefault(cue[0], []).append(cue)
+
+    def __iter__(self) -> Iterator[tuple[str, ...]]:
+        return iter(self.cues)
+
+    def find(self, tokens: Sequence[Token], taken: set[int]) -> list[tuple[int, ...]]:
+        """Where the cues occur on tokens not yet taken: longest first, then leftmost, no
+        two overlapping; returned in text order."""
+        by_first = self._by_first
+        found: list[tuple[int, int, tuple[int, ...]]] = []
+        n = len(tokens)
+        for i in range(n):
+            cues = by_first.get(tokens[i].stem)
+            if not cues or i in taken:
+                continue
+            for cue in cues:
+                size = len(cue)
+                if i + size > n:
+                    continue
+                idx = tuple(range(i, i + size))
+                if all(
+                    tokens[k].stem == cue[k - i] and not tokens[k].punct and k not in taken
+                    for k in idx
+                ):
+                    found.append((-size, i, idx))
+        found.sort()
+        spans: list[tuple[int, ...]] = []
+        seen: set[int] = set()
+        for _, _, idx in found:
+            if seen.isdisjoint(idx):
+                spans.append(idx)
+                seen.update(idx)
+        spans.sort()
+        return spans
 
 
 class Reader:
@@ -222,14 +261,14 @@ class Reader:
         self._filler = frozenset(stem(w) for w in data.filler) | frozenset(data.filler)
         self._whole = frozenset(w for w in data.filler if "/" in w or "&" in w)
         self._quiet = frozenset(stem(w) for w in data.quiet)
-        self._intensity = _cue_set(data.intensity)
+        self._intensity = CueSet(data.intensity)
         self._intensity_words = frozenset(w for k in self._intensity for w in k)
-        self._forward = _cue_set(data.negation_forward)
-        self._backward = _cue_set(data.negation_backward)
-        self._pseudo = _cue_set(data.negation_pseudo)
+        self._forward = CueSet(data.negation_forward)
+        self._backward = CueSet(data.negation_backward)
+        self._pseudo = CueSet(data.negation_pseudo)
         self._terminators = frozenset(stem(w) for w in data.terminators)
-        self._contexts = {name: _cue_set(cues) for name, cues in data.context.items()}
-        self._flag_phrases = _cue_set(data.red_flag_words)
+        self._contexts = {name: CueSet(cues) for name, cues in data.context.items()}
+        self._flag_phrases = CueSet(data.red_flag_words)
         self._flag_words = frozenset(k[0] for k in self._flag_phrases if len(k) == 1)
         self._flag_surface = tuple(
             sorted({w for w in data.red_flag_words if len(w) >= 4 and w.isalpha()})
@@ -253,12 +292,12 @@ class Reader:
             for phrase in dict.fromkeys((term.code.replace("_", " "), label, *term.synonyms)):
                 self._add(phrase, term.code, term.red_flag)
         # idioms: word for word, filler included ("dying to go" must not hide "dying")
-        self._idioms = tuple(
-            sorted({k for k in (stems_of(i) for i in data.idioms) if k}, key=len, reverse=True)
-        )
+        self._idioms = CueSet(data.idioms)
         for phrases in self._phrases.values():
             phrases.sort(key=lambda p: (not p.red_flag, -len(p.key)))
         self._never_repair = frozenset(w.casefold() for w in data.never_repair)
+        self._vocab_list = list(self._vocab_words)
+        self._repairs: dict[str, tuple[str, str] | None] = {}
         self._cache: dict[str, TextReading] = {}
 
     def _add(self, phrase: str, code: str, red_flag: bool) -> None:
@@ -344,25 +383,25 @@ class Reader:
                 chosen.append(m)
                 used.update(m.indexes)
         chosen.sort(key=lambda m: m.indexes[0])
-        for span in self._find(tokens, used, self._idioms):
+        for span in self._idioms.find(tokens, used):
             used.update(span)
         # red-flag words and phrases no phrase took ("never wake up", "chest"): taken now,
         # so that the cues inside them ("never") are not read as cues
-        hints = self._find(tokens, used, self._flag_phrases)
+        hints = self._flag_phrases.find(tokens, used)
         for span in hints:
             used.update(span)
 
         # 2. cues, on what no phrase took
         # pseudo-negations and intensity first: "not better", "can't stop" negate nothing
-        pseudo = self._find(tokens, used, self._pseudo)
+        pseudo = self._pseudo.find(tokens, used)
         blocked = {i for span in pseudo for i in span}
-        intensity = self._find(tokens, used | blocked, self._intensity)
+        intensity = self._intensity.find(tokens, used | blocked)
         blocked.update(i for span in intensity for i in span)
         cue_used = set(blocked)
-        forward = self._find(tokens, used | blocked, self._forward)
-        backward = self._find(tokens, used | blocked, self._backward)
+        forward = self._forward.find(tokens, used | blocked)
+        backward = self._backward.find(tokens, used | blocked)
         contexts = {
-            name: self._find(tokens, used | blocked, cues) for name, cues in self._contexts.items()
+            name: cues.find(tokens, used | blocked) for name, cues in self._contexts.items()
         }
         for spans in (forward, backward, intensity, *contexts.values()):
             for span in spans:
@@ -464,7 +503,12 @@ class Reader:
             or t.stem in self._flag_words
         ):
             return None
-        return _repair_word(word, tuple(self._vocab_words.items()))
+        memo = self._repairs
+        if word not in memo:
+            if len(memo) >= _CACHE_MAX:
+                memo.clear()
+            memo[word] = _repair_word(word, self._vocab_list, self._vocab_words)
+        return memo[word]
 
     def _near_red_flag(self, word: str) -> bool:
         """A word that is no English word but a near miss of a red-flag word ("kil",
@@ -509,26 +553,6 @@ class Reader:
                     continue
                 return None
         return tuple(indexes), tuple(fixes)
-
-    @staticmethod
-    def _find(
-        tokens: Sequence[Token], taken: set[int], cues: Sequence[tuple[str, ...]]
-    ) -> list[tuple[int, ...]]:
-        """Where each cue occurs on tokens not yet taken (longest cues first)."""
-        spans: list[tuple[int, ...]] = []
-        seen: set[int] = set()
-        n = len(tokens)
-        for cue in cues:
-            size = len(cue)
-            for i in range(n - size + 1):
-                idx = tuple(range(i, i + size))
-                if any(k in taken or k in seen or tokens[k].punct for k in idx):
-                    continue
-                if all(tokens[i + k].stem == cue[k] for k in range(size)):
-                    spans.append(idx)
-                    seen.update(idx)
-        spans.sort()
-        return spans
 
     def _scope(self, tokens: Sequence[Token], start: int, step: int) -> list[int]:
         """The tokens a cue reaches from ``start`` in direction ``step``."""
@@ -616,8 +640,7 @@ def _only_words_between(tokens: Sequence[Token], a: int, b: int) -> bool:
 # -- typo repair (rapidfuzz is imported only here, on the first word that needs it) ------
 
 
-@functools.lru_cache(maxsize=4096)
-def _repair_word(word: str, vocab: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+def _repair_word(word: str, words: list[str], stems: dict[str, str]) -> tuple[str, str] | None:
     """The one vocabulary word ``word`` is a typo of, with its stem, or None.
 
     Words of 5+ letters: one edit (insert, delete, replace, swap two neighbours). 4-letter
@@ -626,8 +649,7 @@ def _repair_word(word: str, vocab: tuple[tuple[str, str], ...]) -> tuple[str, st
     from rapidfuzz.distance import OSA, Levenshtein
     from rapidfuzz.process import extract
 
-    found = extract(word, [w for w, _ in vocab], scorer=OSA.distance, score_cutoff=1, limit=None)
-    stems = dict(vocab)
+    found = extract(word, words, scorer=OSA.distance, score_cutoff=1, limit=None)
     picks: dict[str, str] = {}
     for candidate, _score, _ in found:
         if len(word) < 5 and (

@@ -85,7 +85,7 @@ class Engine:
         self._runtime = Runtime(self._compiled.ruleset, aliases)
         self._decider = Decider(self._compiled, self._runtime, cache_size)
         self._assembler = Assembler(pack, self._compiled)
-        self.reader = Reader(pack.vocabulary, pack.reader)
+        self.reader = pack.text_reader or Reader(pack.vocabulary, pack.reader)
 
     @classmethod
     def load(
