@@ -164,7 +164,8 @@ def test_check_every_flag_reaches_the_report() -> None:
     data = json.loads(result.stdout)
     assert data["patient_id"] == "P-7"
     assert data["escalation"] == "within_24h"
-    assert data["derived"] == {"weight_change_pct": 15.0}
+    # the vital signs given score no NEWS2 points (derived once, like the weight change)
+    assert data["derived"] == {"weight_change_pct": 15.0, "news2_vitals": 0.0}
     assert data["explanation"]["facts"] == [
         "fatigue (reported as 'tired'): mild, 2 days",
         "weight 92 kg",
@@ -175,6 +176,7 @@ def test_check_every_flag_reaches_the_report() -> None:
         "oxygen saturation 97%",
         "fasting glucose 101 mg/dL",
         "weight change from baseline +15 % (92 kg now, 80 kg at baseline)",
+        "NEWS2 points from the vital signs given 0 points",
         "hours since the last dose 4 h",
         "route: nasal spray",
     ]

@@ -298,3 +298,48 @@ def test_suicidal_thoughts_advice_names_988_and_911(shipped_engine: Engine) -> N
     assert result.escalation == Escalation.EMERGENCY
     guidance = result.advice[0].guidance
     assert "988" in guidance and "911" in guidance
+
+
+# -- NEWS2 points from the vital signs (issue 11 review) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("measurements", "points"),
+    [
+        ({"respiratory_rate": 8}, 3),
+        ({"respiratory_rate": 9}, 1),
+        ({"respiratory_rate": 21}, 2),
+        ({"respiratory_rate": 25}, 3),
+        ({"oxygen_saturation_pct": 91}, 3),
+        ({"oxygen_saturation_pct": 93}, 2),
+        ({"oxygen_saturation_pct": 95}, 1),
+        ({"oxygen_saturation_pct": 96}, 0),
+        ({"systolic_bp": 90, "diastolic_bp": 60}, 3),
+        ({"systolic_bp": 101, "diastolic_bp": 60}, 1),
+        ({"systolic_bp": 220, "diastolic_bp": 100}, 3),
+        ({"heart_rate": 40}, 3),
+        ({"heart_rate": 50}, 1),
+        ({"heart_rate": 91}, 1),
+        ({"heart_rate": 111}, 2),
+        ({"heart_rate": 131}, 3),
+        ({"temperature_c": 35.0}, 3),
+        ({"temperature_c": 36.0}, 1),
+        ({"temperature_c": 38.1}, 1),
+        ({"temperature_c": 39.1}, 2),
+        (
+            {
+                "heart_rate": 125,
+                "respiratory_rate": 22,
+                "temperature_c": 39.5,
+                "systolic_bp": 95,
+                "diastolic_bp": 60,
+            },
+            8,
+        ),
+    ],
+)
+def test_news2_points_from_the_vital_signs(
+    shipped_engine: Engine, measurements: dict[str, float], points: int
+) -> None:
+    result = shipped_engine.evaluate({"measurements": measurements})
+    assert result.derived["news2_vitals"] == points

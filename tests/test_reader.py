@@ -305,6 +305,17 @@ def test_read_command_exact() -> None:
     assert run("read", "tired") == (0, "Read 'tired': fatigue\n")
 
 
+def test_read_command_when_nothing_is_read() -> None:
+    assert run("read", "no one would miss me")[0] == 0
+    assert run("read", "zzzq") == (0, "Read 'zzzq': not read\n")
+
+
+def test_a_phrase_shortened_by_filler_is_read_only_word_for_word() -> None:
+    # "out of it" (confusion) is not the word "out" inside "no way out"
+    assert "confusion" not in [s.code for s in read("can't see a way out").symptoms]
+    assert [s.code for s in read("totally out of it").symptoms] == ["confusion"]
+
+
 def test_read_command_json() -> None:
     code, out = run("read", "--format", "json", "pt c/o SOB")
     assert code == 0

@@ -223,6 +223,7 @@ def test_temperature_breathing_rate_and_age_flags_fill_the_report() -> None:
     assert data["explanation"]["facts"] == [
         "body temperature 38.4 °C",
         "respiratory rate 22 breaths/min",
+        "NEWS2 points from the vital signs given 3 points",  # 1 (38.4 °C) + 2 (22/min)
         "age 70 years",
     ]
     assert [a["rule"] for a in data["advice"]] == [

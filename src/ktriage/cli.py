@@ -685,9 +685,11 @@ def read_text(ctx: click.Context, text: tuple[str, ...], fmt: str) -> None:
         click.echo(json.dumps(reading.model_dump(mode="json"), indent=2, ensure_ascii=False))
         return
     line = render.reading_text(reading, engine.pack.vocabulary.suggest)
-    if line is None:
-        found = reading.symptoms[0]
-        line = f"Read {reading.text!r}: {found.label.lower()}"
+    if line is None and reading.symptoms:  # one plain symptom
+        line = f"Read {reading.text!r}: {reading.symptoms[0].label.lower()}"
+    elif line is None:  # nothing read: the whole text is unrecognised
+        hint = engine.pack.vocabulary.suggest(reading.text)
+        line = f"Read {reading.text!r}: not read" + (f" (did you mean {hint!r}?)" if hint else "")
     click.echo(line)
 
 

@@ -49,6 +49,11 @@ DERIVED_FIELDS: dict[str, FieldSpec] = {
     "weight_change_pct": FieldSpec(
         "weight_change_pct", "number", "weight change from baseline", "%", -95, 1900
     ),
+    # NEWS2 points from the vital signs the report holds (respiration, SpO2, systolic,
+    # pulse, temperature); a sign not given adds nothing, so this is a lower bound
+    "news2_vitals": FieldSpec(
+        "news2_vitals", "number", "NEWS2 points from the vital signs given", "points", 0, 15
+    ),
 }
 CONTEXT_FIELDS: dict[str, FieldSpec] = {
     **{name: _numeric(f) for name, f in MEASUREMENT_FIELDS.items()},

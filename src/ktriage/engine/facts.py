@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
-from .models import SEVERITY_RANK, Report, Severity
+from .models import SEVERITY_RANK, Measurements, Report, Severity
 from .reader import Reader, TextReading
 from .vocabulary import Vocabulary, normalise
 
@@ -60,7 +60,53 @@ def derive(report: Report) -> dict[str, float]:
     if m.weight_kg is not None and m.baseline_weight_kg is not None:
         pct = (m.weight_kg - m.baseline_weight_kg) / m.baseline_weight_kg * 100
         out["weight_change_pct"] = round(pct, DERIVED_PRECISION) + 0.0  # no -0.0
+    if (
+        m.respiratory_rate is not None
+        or m.oxygen_saturation_pct is not None
+        or m.systolic_bp is not None
+        or m.heart_rate is not None
+        or m.temperature_c is not None
+    ):
+        out["news2_vitals"] = float(news2_vitals(m))
     return out
+
+
+def news2_vitals(m: Measurements) -> int:
+    """NEWS2 points (RCP 2017) for the vital signs given; a sign not given scores 0.
+
+    SpO2 on scale 1, breathing air; consciousness is not a measurement and is graded by
+    the confusion and drowsiness rules.
+    """
+    points = 0
+    rr = m.respiratory_rate
+    if rr is not None:
+        points += 3 if rr <= 8 else 1 if rr <= 11 else 0 if rr <= 20 else 2 if rr <= 24 else 3
+    spo2 = m.oxygen_saturation_pct
+    if spo2 is not None:
+        points += 3 if spo2 <= 91 else 2 if spo2 <= 93 else 1 if spo2 <= 95 else 0
+    sbp = m.systolic_bp
+    if sbp is not None:
+        points += 3 if sbp <= 90 else 2 if sbp <= 100 else 1 if sbp <= 110 else 0
+        points += 3 if sbp >= 220 else 0
+    hr = m.heart_rate
+    if hr is not None:
+        points += (
+            3
+            if hr <= 40
+            else 1
+            if hr <= 50
+            else 0
+            if hr <= 90
+            else 1
+            if hr <= 110
+            else 2
+            if hr <= 130
+            else 3
+        )
+    t = m.temperature_c
+    if t is not None:
+        points += 3 if t <= 35.0 else 1 if t <= 36.0 else 0 if t <= 38.0 else 1 if t <= 39.0 else 2
+    return points
 
 
 def extract(report: Report, reader: Reader, negated_codes: frozenset[str]) -> Facts:

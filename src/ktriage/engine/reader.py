@@ -306,7 +306,11 @@ class Reader:
         if not key:
             return
         entry = _Phrase(key, code, red_flag, phrase, normalise(phrase) in self._severe_phrases)
-        if not (len(key) == 1 and key[0] in self._whole_only):
+        # A one-word key is read anywhere unless it is too common (whole_only) or is all
+        # that is left of a longer phrase once filler is dropped ("out of it" is not "out"):
+        # those are read only word for word (below) or as the whole text.
+        collapsed = len(key) == 1 and len(tokens) > 1
+        if not collapsed and not (len(key) == 1 and key[0] in self._whole_only):
             self._phrases.setdefault(key[0], []).append(entry)
         # the same words run together or hyphenated ("light-headed", "light headed")
         self._squashed.setdefault(normalise(phrase), entry)
