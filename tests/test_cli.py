@@ -63,11 +63,78 @@ it. Decide whether it needs sooner follow-up.
 """
 
 
-def test_check_text_from_flags_exact() -> None:
+CHECK_TIRED_SHORT = """\
+NEXT_VISIT: Raise it at the next scheduled visit
+2 pieces of advice: 2 next_visit; 1 not recognised
+NOT RECOGNISED (a clinician must read these): 'headache'
+
+[next_visit] Fatigue that rest does not relieve or that lasts
+  For staff: Fatigue not relieved by rest or lasting several days (CTCAE grade 2). Review \
+sleep, mood, other medicines and dosing schedule at the next visit.
+  For the patient: Keep resting well and stay gently active. Because the tiredness is not \
+going away with rest, mention it to your provider at your next visit.
+
+[next_visit] Symptom not recognised
+  For staff: Read the symptom as the patient described it: no rule in the pack recognises \
+it. Decide whether it needs sooner follow-up.
+  For the patient: Tell your care team about this symptom at your next visit, or sooner if \
+it gets worse or worries you.
+(--full adds why each rule fired, its sources and every item's guidance)
+"""
+
+
+def test_check_text_is_short_by_default() -> None:
     result = run("check", "--symptom", "no energy:moderate:3", "--symptom", "headache:mild")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CHECK_TIRED_SHORT
+    assert result.stderr == ""
+
+
+def test_check_full_text_from_flags_exact() -> None:
+    args = ["check", "--symptom", "no energy:moderate:3", "--symptom", "headache:mild", "--full"]
+    result = run(*args)
     assert result.exit_code == 0, result.output
     assert result.stdout == CHECK_TIRED_TEXT
     assert result.stderr == ""
+
+
+def test_check_short_text_lists_lower_items_one_line_each() -> None:
+    result = run("check", "--symptom", "tired:mild", "--symptom", "want to die")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "EMERGENCY: Call 911 now\n"
+        "2 pieces of advice: 1 emergency, 1 self_care; 1 red flag\n"
+        "\n"
+        "[emergency] RED FLAG Suicidal thoughts or self-harm\n"
+        "  For staff: Emergency: stay with the caller, connect them to 988 or 911 now, and"
+        " inform the treating clinician immediately. Do not end the call until help is"
+        " engaged.\n"
+        "  For the patient: You deserve help right now. Call or text 988 (Suicide & Crisis"
+        " Lifeline) now. If you might act on these thoughts or are in danger, call 911. Stay"
+        " with someone you trust.\n"
+        "[self_care] Mild tiredness after sessions\n"
+        "(--full adds why each rule fired, its sources and every item's guidance)\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["-q"], ["--quiet"]])
+def test_check_quiet_prints_only_the_level(args: list[str]) -> None:
+    result = run("check", *args, "--symptom", "no energy:moderate:3")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "next_visit\n", "")
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [(["--format", "json"], "--format json"), (["--full"], "--full"), (["--explain"], "--explain")],
+)
+def test_check_quiet_with_more_output_is_a_usage_error(other: list[str], named: str) -> None:
+    result = run("check", "-q", *other, "--symptom", "tired")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: --quiet prints only the level: give it without {named}"
+        " (see 'main check --help')\n"
+    )
 
 
 def test_check_text_has_no_colour_codes_when_piped() -> None:
@@ -350,7 +417,8 @@ def test_check_pathological_nesting_is_one_line() -> None:
         ),
         (
             ["--wieght", "80"],
-            "error: No such option '--wieght'. Did you mean '--weight'? (see 'main check --help')",
+            "error: No such option '--wieght'. (Did you mean one of: '--quiet', '--weight'?)"
+            " (see 'main check --help')",
         ),
         (
             ["--weight", "heavy"],

@@ -158,19 +158,52 @@ def format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _show_result(
-    result: Result, report: Report | None, engine: Engine, fmt: str, explain: bool
-) -> None:
+def result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """How much of a result to show: --format, --full, --quiet, --explain."""
+    fn = click.option(
+        "--explain", is_flag=True, help="Also show the facts read and every rule matched."
+    )(fn)
+    fn = click.option(
+        "-q", "--quiet", is_flag=True, help="Print only the level (for scripts)."
+    )(fn)
+    fn = click.option(
+        "--full",
+        is_flag=True,
+        help="Text: every item's guidance, why each rule fired and its sources.",
+    )(fn)
+    return format_option(fn)
+
+
+class Shown:
+    """The choice of --format, --full, --quiet and --explain, checked once."""
+
+    def __init__(self, fmt: str, full: bool, quiet: bool, explain: bool) -> None:
+        if quiet and (fmt == "json" or full or explain):
+            other = "--format json" if fmt == "json" else "--full" if full else "--explain"
+            raise _UsageProblem(f"--quiet prints only the level: give it without {other}")
+        self.fmt, self.full, self.quiet, self.explain = fmt, full, quiet, explain
+
+
+def _show_result(result: Result, report: Report | None, engine: Engine, shown: Shown) -> None:
     from . import render
 
+    if shown.quiet:
+        click.echo(result.escalation.value)
+        return
     explanation = (
-        render.explain(engine.pack, report, result, engine.reader) if explain and report else None
+        render.explain(engine.pack, report, result, engine.reader)
+        if shown.explain and report
+        else None
     )
-    if fmt == "json":
+    if shown.fmt == "json":
         click.echo(render.result_json(result, explanation))
     else:
         render.print_result(
-            result, explanation, file=sys.stdout, suggest=engine.pack.vocabulary.suggest
+            result,
+            explanation,
+            file=sys.stdout,
+            suggest=engine.pack.vocabulary.suggest,
+            full=shown.full,
         )
 
 
@@ -210,8 +243,7 @@ def _show_result(
 @click.option("--age", type=float, metavar="YEARS", help="The patient's age in years.")
 @click.option("--patient-id", help="The patient's identifier, copied to the result.")
 @fhir_reading_options
-@format_option
-@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
+@result_options
 @click.option(
     "--fail-on",
     type=click.Choice(LEVELS, case_sensitive=False),
@@ -225,6 +257,8 @@ def check(
     since: Any,
     strict: bool,
     fmt: str,
+    full: bool,
+    quiet: bool,
     explain: bool,
     fail_on: str | None,
     **flags: Any,
@@ -239,6 +273,7 @@ def check(
       ktriage check --input report.json --fail-on urgent || page-the-clinic
       ktriage check --fhir patient-bundle.json --since 2026-11-01
     """
+    shown = Shown(fmt, full, quiet, explain)
     given = {k: v for k, v in flags.items() if v not in (None, ())}
     sources = [name for name, f in (("--input", input_file), ("--fhir", fhir_file)) if f]
     if len(sources) + bool(given) > 1:
@@ -278,12 +313,12 @@ def check(
         click.echo(skipped_line(result.skipped), err=True)
     if not usable:  # never an all clear: nothing in the record was graded
         if fmt == "json":
-            _show_result(result, report, engine, fmt, explain)
-        else:
+            _show_result(result, report, engine, shown)
+        elif not quiet:
             click.echo(f"NO USABLE DATA: {result.summary.removeprefix('No usable data: ')}")
             click.echo("This is not an all clear: check the skipped items in the record.")
         ctx.exit(EXIT_NO_DATA)
-    _show_result(result, report, engine, fmt, explain)
+    _show_result(result, report, engine, shown)
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
 
@@ -298,11 +333,16 @@ def check(
     type=click.Path(dir_okay=False, writable=True),
     help="Also write the report as JSON to this file, for the record.",
 )
-@format_option
-@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
+@result_options
 @click.pass_context
 def intake(
-    ctx: click.Context, patient_id: str | None, save: str | None, fmt: str, explain: bool
+    ctx: click.Context,
+    patient_id: str | None,
+    save: str | None,
+    fmt: str,
+    full: bool,
+    quiet: bool,
+    explain: bool,
 ) -> None:
     """Guided interview for staff on the phone; red-flag questions come first.
 
@@ -319,6 +359,7 @@ def intake(
     from .engine.intake import parse_report
     from .interview import Interview
 
+    shown = Shown(fmt, full, quiet, explain)
     engine = _engine(ctx)
     if patient_id is not None:
         # check it now: a red-flag answer must never end in an error about the id
@@ -346,7 +387,7 @@ def intake(
     if outcome.ended_early:
         click.echo("Red flag reported: ending the interview now.", err=True)
     result = engine.evaluate(outcome.report)
-    _show_result(result, outcome.report, engine, fmt, explain)
+    _show_result(result, outcome.report, engine, shown)
     if save is not None:
         from .render import report_dict
 
