@@ -205,7 +205,11 @@ def test_bad_answers_are_asked_again(interview: Interview) -> None:
     asked = questions(interview, answers)
     assert [(q.key, q.problem) for q in asked if q.problem] == [
         ("severity", "severity must be mild, moderate or severe (or 1, 2, 3), got 'awful'"),
-        ("days", "expected a number of days such as 3 or '2 weeks', got 'soon'"),
+        (
+            "days",
+            "expected a number of days such as 3, '2 weeks', 'a few days',"
+            " 'yesterday' or 'since Monday', got 'soon'",
+        ),
         ("weight_kg", "must be between 20 and 400 kg (got 5)"),
     ]
 

@@ -163,9 +163,7 @@ def result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--explain", is_flag=True, help="Also show the facts read and every rule matched."
     )(fn)
-    fn = click.option(
-        "-q", "--quiet", is_flag=True, help="Print only the level (for scripts)."
-    )(fn)
+    fn = click.option("-q", "--quiet", is_flag=True, help="Print only the level (for scripts).")(fn)
     fn = click.option(
         "--full",
         is_flag=True,
@@ -230,15 +228,19 @@ def _show_result(result: Result, report: Report | None, engine: Engine, shown: S
     metavar="NAME[:SEVERITY[:DAYS]]",
     help="A reported symptom; lay words work (repeatable).",
 )
-@click.option("--weight", type=float, metavar="KG", help="Weight now, in kg.")
-@click.option("--baseline-weight", type=float, metavar="KG", help="Weight before treatment, kg.")
+@click.option("--weight", metavar="KG", help="Weight now: kg, or with a unit (176lb, 12st 4lb).")
+@click.option("--baseline-weight", metavar="KG", help="Weight before treatment (kg, lb, st).")
 @click.option("--bp", metavar="SYS/DIA", help="Blood pressure, e.g. 150/95.")
 @click.option("--heart-rate", type=float, metavar="BPM", help="Heart rate, beats per minute.")
 @click.option("--respiratory-rate", type=float, metavar="PER_MIN", help="Breaths per minute.")
 @click.option("--spo2", type=float, metavar="PCT", help="Oxygen saturation, %.")
 @click.option("--temperature", type=float, metavar="C", help="Body temperature, °C.")
-@click.option("--glucose", type=float, metavar="MG_DL", help="Fasting glucose, mg/dL.")
-@click.option("--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ...")
+@click.option(
+    "--glucose", metavar="MG_DL", help="Fasting glucose: mg/dL, or with a unit (5.5mmol/L)."
+)
+@click.option(
+    "--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ... or spray, IV drip"
+)
 @click.option("--hours-since-dose", type=float, metavar="H", help="Hours since the last dose.")
 @click.option("--age", type=float, metavar="YEARS", help="The patient's age in years.")
 @click.option("--patient-id", help="The patient's identifier, copied to the result.")
@@ -303,7 +305,10 @@ def check(
         else:
             from .interview import report_from_options
 
-            report = report_from_options(**given)
+            notes: list[str] = []
+            report = report_from_options(**given, notes=notes)
+            for note in notes:
+                click.echo(f"note: --symptom {note}", err=True)
             result = engine.evaluate(report)
     except InvalidReport as exc:
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
@@ -371,6 +376,8 @@ def intake(
     try:
         question = next(conversation)
         while True:
+            if question.note:
+                click.echo(f"  ({question.note})", err=True)
             if question.problem:
                 click.echo(f"  {question.problem}", err=True)
             answer = click.prompt(
