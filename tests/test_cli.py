@@ -358,7 +358,7 @@ def test_check_fhir_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             ["--input", "-"],
             "{not json",
-            "error: --input: malformed JSON at line 1, column 2: Expecting property name"
+            "error: --input: malformed JSON at column 2: Expecting property name"
             " enclosed in double quotes",
         ),
         (

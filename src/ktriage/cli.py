@@ -429,15 +429,27 @@ def intake(
     is_flag=True,
     help="Go on from the last whole line of an interrupted run's --output file.",
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="Exit 3 when some line's level is at or above this one (for scripts).",
+)
 @click.pass_context
 def batch(
-    ctx: click.Context, source: IO[bytes], output: str, workers: int | None, resume: bool
+    ctx: click.Context,
+    source: IO[bytes],
+    output: str,
+    workers: int | None,
+    resume: bool,
+    fail_on: str | None,
 ) -> None:
     """Triage a JSON Lines file: one Result per input line, in order.
 
     Every output record carries "line": N, the input line it answers. A line that cannot
     be triaged becomes {"line": N, "error": {...}} in its place and the batch goes on.
-    Exit 0 when every line was triaged, 1 when some were errors.
+    A summary on stderr counts the results by level, emergencies first, then the errors.
+    Exit 0 when every line was triaged, 1 when some were errors, 3 when --fail-on is
+    reached (it wins over 1).
 
     \b
     Examples:
@@ -445,12 +457,13 @@ def batch(
       ktriage batch reports.jsonl -o results.jsonl --resume
       cat reports.jsonl | ktriage batch - | jq -c 'select(.error)'
     """
-    from .batch import ResumeError, read_lines, resume_point, run_batch
+    from .batch import ResumeError, read_lines, resume_point, run_batch, summary_line
 
     if resume and output == "-":
         raise click.UsageError("--resume needs --output FILE (the file to go on with)")
     engine = _engine(ctx)
     done_before = errors_before = 0
+    levels_before: tuple[int, ...] = (0,) * len(LEVELS)
     fd: int | None = None
     if output == "-":
         sys.stdout.flush()
@@ -465,6 +478,7 @@ def batch(
                 os.ftruncate(fd, point.keep_bytes)  # drops a torn last line
                 os.lseek(fd, point.keep_bytes, os.SEEK_SET)
                 done_before, errors_before = point.lines, point.errors
+                levels_before = point.levels
         except OSError as exc:
             raise Problem(f"--output: cannot write {output}: {exc.strerror}") from None
         except ResumeError as exc:
@@ -510,15 +524,14 @@ def batch(
             os.close(fd)
     done()
     total, errors = done_before + stats.lines, errors_before + stats.errors
-    where = f" (lines {', '.join(map(str, stats.first_error_lines))}" + (
-        ", ...)" if stats.errors > len(stats.first_error_lines) else ")"
-    )
-    resumed = f" (resumed after line {done_before})" if resume else ""
-    click.echo(
-        f"{total} lines{resumed}: {total - errors} triaged, {errors} errors"
-        + (where if stats.errors else ""),
-        err=True,
-    )
+    levels = [a + b for a, b in zip(levels_before, stats.levels, strict=True)]
+    line = summary_line(total, levels, errors, stats.first_error_lines)
+    if resume:
+        head, _, rest = line.partition(":")
+        line = f"{head} (resumed after line {done_before}):{rest}"
+    click.echo(line, err=True)
+    if fail_on is not None and any(levels[Escalation(fail_on.lower()).rank :]):
+        ctx.exit(EXIT_FAIL_ON)
     ctx.exit(EXIT_BATCH_ERRORS if errors else EXIT_OK)
 
 

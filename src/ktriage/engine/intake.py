@@ -204,9 +204,12 @@ def load_json(text: str | bytes) -> Any:
     except RecursionError:
         raise InvalidReport([FieldError("", "JSON nested too deeply")], text) from None
     except json.JSONDecodeError as exc:
+        # one line of text (a batch line, a request body) has no line number of its own to
+        # give: "line 1" would be read as the first line of the batch
+        one_line = "\n" not in decoded.rstrip()
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno}, column {exc.colno}"
         raise InvalidReport(
-            [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-            text,
+            [FieldError("", f"malformed JSON at {where}: {exc.msg}")], text
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise InvalidReport([FieldError("", f"unreadable JSON: {exc}")], text) from None
