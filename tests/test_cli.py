@@ -624,3 +624,23 @@ def test_check_huge_integer_is_one_line() -> None:
     assert result.stderr.startswith(
         "error: --input: unreadable JSON: Exceeds the limit (4300 digits) for integer string"
     )
+
+
+def test_schema_without_an_argument_is_one_line() -> None:
+    result = run("schema")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: Missing argument '{report|result}'. Choose from: report, result"
+        " (see 'main schema --help')\n"
+    )
+
+
+def test_a_bad_pack_from_ktriage_rules_names_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "no-pack"
+    from_env = CliRunner().invoke(
+        main, ["check", "--symptom", "tired"], env={"KTRIAGE_RULES": str(missing)}
+    )
+    assert (from_env.exit_code, from_env.stdout) == (2, "")
+    assert from_env.stderr == f"error: KTRIAGE_RULES: {missing}: no such rule pack folder\n"
+    from_flag = run("check", "--symptom", "tired", rules=missing)
+    assert from_flag.stderr == f"error: {missing}: no such rule pack folder\n"

@@ -24,6 +24,7 @@ from .cli_pack import (
     fhir_module,
     fhir_reading_options,
     load_rule_pack,
+    pack_problem,
     rules_path,
     since_utc,
     skipped_line,
@@ -54,7 +55,9 @@ def _one_line(exc: click.ClickException) -> click.ClickException:
     if isinstance(exc, Problem | _UsageProblem | click.exceptions.NoArgsIsHelpError):
         return exc
     if isinstance(exc, click.UsageError | click.FileError):
-        return _UsageProblem(exc.format_message(), ctx=getattr(exc, "ctx", None))
+        # click lists choices one per line ("Choose from:\n\treport,\n\tresult"): one line
+        message = " ".join(exc.format_message().split())
+        return _UsageProblem(message, ctx=getattr(exc, "ctx", None))
     return exc
 
 
@@ -96,7 +99,7 @@ def _engine(ctx: click.Context, path: str | None = None) -> Engine:
     try:
         return Engine.load(path or rules_path(ctx))
     except KtriageError as exc:  # RulePackError, or EngineFailure from durable_rules
-        raise Problem(str(exc)) from None
+        raise Problem(pack_problem(ctx, str(exc), path)) from None
 
 
 def _complete_rule_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
