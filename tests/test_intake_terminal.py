@@ -15,7 +15,15 @@ import pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
-ANSWERS = ["n"] * 10 + ["tired", "mild", "two weeks", "", "y"] + [""] * 9 + ["y", "spray", "2"]
+
+def answers() -> list[str]:
+    # one "n" for each red-flag question the shipped pack asks
+    from ktriage import Engine
+    from ktriage.interview import Interview
+
+    with Engine.load() as engine:
+        flags = len(Interview(engine.reader).red_flags())
+    return ["n"] * flags + ["tired", "mild", "two weeks", "", "y"] + [""] * 9 + ["y", "spray", "2"]
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -52,7 +60,7 @@ def test_intake_banner_is_on_the_last_screen(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         shown = wait_for(socket, "RED FLAG")
-        for answer in ANSWERS:
+        for answer in answers():
             before = screen(socket)
             if answer:
                 tmux(socket, "send-keys", "-t", "intake", "-l", answer)
