@@ -29,7 +29,7 @@ BATCH = DATA / "cli" / "batch.jsonl"
 EXPECTED = [
     ("self_care", None),
     (None, "symptoms.0.severity: must be one of mild, moderate, severe (got 'huge')"),
-    (None, "malformed JSON at line 1, column 1: Expecting value"),
+    (None, "malformed JSON at column 1: Expecting value"),
     (None, "empty line; expected a report (JSON object)"),
     ("emergency", None),
     (None, "a report must be a JSON object, got a list"),
@@ -52,7 +52,9 @@ def test_batch_keeps_order_and_count_with_bad_lines_in_the_middle() -> None:
     result = run("batch", str(BATCH))
     assert result.exit_code == 1
     assert outcomes(result.stdout) == EXPECTED
-    assert result.stderr == "7 lines: 3 triaged, 4 errors (lines 2, 3, 4, 6)\n"
+    assert result.stderr == (
+        "7 lines: 1 emergency, 1 within_24h, 1 self_care, 4 errors (lines 2, 3, 4, 6)\n"
+    )
 
 
 def test_batch_error_record_shape() -> None:
@@ -86,7 +88,7 @@ def test_batch_all_good_exit_0_to_output_file(tmp_path: Path) -> None:
     result = run("batch", str(source), "-o", str(out))
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "2 lines: 2 triaged, 0 errors\n"
+    assert result.stderr == "2 lines: 1 next_visit, 1 self_care\n"
     assert [json.loads(x)["escalation"] for x in out.read_text().splitlines()] == [
         "next_visit",
         "self_care",
@@ -99,7 +101,7 @@ def test_batch_from_stdin_crlf_and_no_final_newline() -> None:
     assert result.exit_code == 1
     assert outcomes(result.stdout) == [
         ("self_care", None),
-        (None, "malformed JSON at line 1, column 15: Expecting value"),
+        (None, "malformed JSON at column 15: Expecting value"),
     ]
 
 
@@ -114,7 +116,7 @@ def test_batch_empty_input() -> None:
     result = run("batch", "-", input="")
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "0 lines: 0 triaged, 0 errors\n"
+    assert result.stderr == "0 lines: nothing to triage\n"
 
 
 def test_batch_many_errors_are_summarised(tmp_path: Path) -> None:
@@ -124,7 +126,7 @@ def test_batch_many_errors_are_summarised(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) == 25
     numbers = ", ".join(str(n) for n in range(1, 21))
-    assert result.stderr == f"25 lines: 0 triaged, 25 errors (lines {numbers}, ...)\n"
+    assert result.stderr == f"25 lines: 25 errors (lines {numbers}, ...)\n"
 
 
 @pytest.mark.parametrize(
@@ -214,7 +216,9 @@ def test_run_batch_counts(starter_engine: Engine) -> None:
         workers=1,
         progress=seen.append,
     )
-    assert stats == BatchStats(lines=7, errors=4, first_error_lines=[2, 3, 4, 6])
+    assert stats == BatchStats(
+        lines=7, errors=4, first_error_lines=[2, 3, 4, 6], levels=[1, 0, 1, 0, 1]
+    )
     assert outcomes("".join(written)) == EXPECTED
     assert sum(c.size for c in seen) == len(BATCH.read_bytes())
 
@@ -286,3 +290,37 @@ def test_batch_line_with_a_huge_integer_is_an_error_record(tmp_path: Path) -> No
     assert records[1]["line"] == 2
     assert records[1]["error"]["errors"][0]["message"].startswith("unreadable JSON: Exceeds")
     assert chunk.error_lines == (2,)
+
+
+def test_batch_summary_puts_emergencies_first_and_fail_on_exits_3(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        '{"symptoms": [{"name": "tired", "severity": "mild"}]}\n'
+        '{"symptoms": [{"name": "want to die"}]}\n'
+        '{"symptoms": [{"name": "tired",}]}\n',
+        encoding="utf-8",
+    )
+    result = run("batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--fail-on", "urgent")
+    assert result.exit_code == 3  # reached: it wins over the error's exit 1
+    assert result.stderr == "3 lines: 1 emergency, 1 self_care, 1 error (line 3)\n"
+    records = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    # the error names the input line in "line"; its message has no line number of its own
+    assert records[2] == {
+        "line": 3,
+        "error": {
+            "message": "malformed JSON at column 32: Expecting property name enclosed in double"
+            " quotes",
+            "errors": [
+                {
+                    "field": "",
+                    "message": "malformed JSON at column 32: Expecting property name enclosed"
+                    " in double quotes",
+                }
+            ],
+        },
+    }
+    lines = source.read_text(encoding="utf-8").splitlines()
+    source.write_text(lines[0] + "\n" + lines[2] + "\n", encoding="utf-8")
+    not_reached = run("batch", str(source), "-o", str(tmp_path / "o2.jsonl"), "--fail-on", "urgent")
+    assert not_reached.exit_code == 1  # not reached: the error's exit code
+    assert not_reached.stderr == "2 lines: 1 self_care, 1 error (line 2)\n"

@@ -127,7 +127,11 @@ def test_resume_goes_on_after_the_last_whole_line(tmp_path: Path) -> None:
     result = run("batch", str(source), "-o", str(partial), "--resume")
     assert result.exit_code == 1
     assert partial.read_bytes() == expected
-    assert result.stderr == "13 lines (resumed after line 5): 12 triaged, 1 errors (lines 13)\n"
+    # the levels of the lines answered before the stop are counted from the file
+    assert first.stderr == ("13 lines: 3 within_24h, 9 self_care, 1 error (line 13)\n")
+    assert result.stderr == (
+        "13 lines (resumed after line 5): 3 within_24h, 9 self_care, 1 error (line 13)\n"
+    )
 
 
 def test_resume_refuses_a_file_that_is_not_batch_output(tmp_path: Path) -> None:

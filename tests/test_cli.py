@@ -63,11 +63,77 @@ it. Decide whether it needs sooner follow-up.
 """
 
 
-def test_check_text_from_flags_exact() -> None:
+CHECK_TIRED_SHORT = """\
+NEXT_VISIT: Raise it at the next scheduled visit
+2 pieces of advice: 2 next_visit; 1 not recognised
+NOT RECOGNISED (a clinician must read these): 'headache'
+
+[next_visit] Fatigue that rest does not relieve or that lasts
+  For staff: Fatigue not relieved by rest or lasting several days (CTCAE grade 2). Review \
+sleep, mood, other medicines and dosing schedule at the next visit.
+  For the patient: Keep resting well and stay gently active. Because the tiredness is not \
+going away with rest, mention it to your provider at your next visit.
+
+[next_visit] Symptom not recognised
+  For staff: Read the symptom as the patient described it: no rule in the pack recognises \
+it. Decide whether it needs sooner follow-up.
+  For the patient: Tell your care team about this symptom at your next visit, or sooner if \
+it gets worse or worries you.
+(--full adds why each rule fired, its sources and every item's guidance)
+"""
+
+
+def test_check_text_is_short_by_default() -> None:
     result = run("check", "--symptom", "no energy:moderate:3", "--symptom", "headache:mild")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == CHECK_TIRED_SHORT
+    assert result.stderr == ""
+
+
+def test_check_full_text_from_flags_exact() -> None:
+    args = ["check", "--symptom", "no energy:moderate:3", "--symptom", "headache:mild", "--full"]
+    result = run(*args)
     assert result.exit_code == 0, result.output
     assert result.stdout == CHECK_TIRED_TEXT
     assert result.stderr == ""
+
+
+def test_check_short_text_lists_lower_items_one_line_each() -> None:
+    result = run("check", "--symptom", "tired:mild", "--symptom", "want to die")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "EMERGENCY: Call 911 now\n"
+        "2 pieces of advice: 1 emergency, 1 self_care; 1 red flag\n"
+        "\n"
+        "[emergency] RED FLAG Suicidal thoughts or self-harm\n"
+        "  For staff: Emergency: stay with the caller, connect them to 988 or 911 now, and"
+        " inform the treating clinician immediately. Do not end the call until help is"
+        " engaged.\n"
+        "  For the patient: You deserve help right now. Call or text 988 (Suicide & Crisis"
+        " Lifeline) now. If you might act on these thoughts or are in danger, call 911. Stay"
+        " with someone you trust.\n"
+        "[self_care] Mild tiredness after sessions\n"
+        "(--full adds why each rule fired, its sources and every item's guidance)\n"
+    )
+
+
+@pytest.mark.parametrize("args", [["-q"], ["--quiet"]])
+def test_check_quiet_prints_only_the_level(args: list[str]) -> None:
+    result = run("check", *args, "--symptom", "no energy:moderate:3")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "next_visit\n", "")
+
+
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [(["--format", "json"], "--format json"), (["--full"], "--full"), (["--explain"], "--explain")],
+)
+def test_check_quiet_with_more_output_is_a_usage_error(other: list[str], named: str) -> None:
+    result = run("check", "-q", *other, "--symptom", "tired")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: --quiet prints only the level: give it without {named} (see 'main check --help')\n"
+    )
 
 
 def test_check_text_has_no_colour_codes_when_piped() -> None:
@@ -253,8 +319,8 @@ def test_check_fhir_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             ["--symptom", "tired:mild:soon"],
             None,
-            "error: --symptom: 'tired:mild:soon': expected a number of days such as 3 or"
-            " '2 weeks', got 'soon'",
+            "error: --symptom: 'tired:mild:soon': expected a number of days such as 3,"
+            " '2 weeks', 'a few days', 'yesterday' or 'since Monday', got 'soon'",
         ),
         (
             ["--symptom", ":mild"],
@@ -276,7 +342,7 @@ def test_check_fhir_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
             ["--route", "rectal"],
             None,
             "error: --route: route must be one of iv, nasal spray, intramuscular, oral,"
-            " sublingual, other; got 'rectal'",
+            " sublingual, other (or spray, IV drip, infusion, injection); got 'rectal'",
         ),
         (
             ["--weight", "5"],
@@ -292,7 +358,7 @@ def test_check_fhir_without_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         (
             ["--input", "-"],
             "{not json",
-            "error: --input: malformed JSON at line 1, column 2: Expecting property name"
+            "error: --input: malformed JSON at column 2: Expecting property name"
             " enclosed in double quotes",
         ),
         (
@@ -350,12 +416,12 @@ def test_check_pathological_nesting_is_one_line() -> None:
         ),
         (
             ["--wieght", "80"],
-            "error: No such option '--wieght'. Did you mean '--weight'? (see 'main check --help')",
+            "error: No such option '--wieght'. (Did you mean one of: '--quiet', '--weight'?)"
+            " (see 'main check --help')",
         ),
         (
             ["--weight", "heavy"],
-            "error: Invalid value for '--weight': 'heavy' is not a valid float."
-            " (see 'main check --help')",
+            "error: --weight: cannot read 'heavy' as a weight (give a number and kg, lb or st)",
         ),
         (
             ["--format", "xml", "--symptom", "tired"],
@@ -558,3 +624,23 @@ def test_check_huge_integer_is_one_line() -> None:
     assert result.stderr.startswith(
         "error: --input: unreadable JSON: Exceeds the limit (4300 digits) for integer string"
     )
+
+
+def test_schema_without_an_argument_is_one_line() -> None:
+    result = run("schema")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: Missing argument '{report|result}'. Choose from: report, result"
+        " (see 'main schema --help')\n"
+    )
+
+
+def test_a_bad_pack_from_ktriage_rules_names_the_variable(tmp_path: Path) -> None:
+    missing = tmp_path / "no-pack"
+    from_env = CliRunner().invoke(
+        main, ["check", "--symptom", "tired"], env={"KTRIAGE_RULES": str(missing)}
+    )
+    assert (from_env.exit_code, from_env.stdout) == (2, "")
+    assert from_env.stderr == f"error: KTRIAGE_RULES: {missing}: no such rule pack folder\n"
+    from_flag = run("check", "--symptom", "tired", rules=missing)
+    assert from_flag.stderr == f"error: {missing}: no such rule pack folder\n"

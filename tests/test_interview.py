@@ -205,7 +205,11 @@ def test_bad_answers_are_asked_again(interview: Interview) -> None:
     asked = questions(interview, answers)
     assert [(q.key, q.problem) for q in asked if q.problem] == [
         ("severity", "severity must be mild, moderate or severe (or 1, 2, 3), got 'awful'"),
-        ("days", "expected a number of days such as 3 or '2 weeks', got 'soon'"),
+        (
+            "days",
+            "expected a number of days such as 3, '2 weeks', 'a few days',"
+            " 'yesterday' or 'since Monday', got 'soon'",
+        ),
         ("weight_kg", "must be between 20 and 400 kg (got 5)"),
     ]
 
@@ -261,7 +265,8 @@ def test_report_from_options_collects_every_flag_error() -> None:
 def test_intake_command_end_to_end(tmp_path: Path) -> None:
     saved = tmp_path / "call.json"
     script = "n\ntird\ny\nmild\n2\n\ny\n84\n80\n150/95\n\n\n\n\n\n\nn\n"
-    result = run("intake", "--patient-id", "P-0042", "--save", str(saved), input=script)
+    args = ["intake", "--patient-id", "P-0042", "--save", str(saved), "--full"]
+    result = run(*args, input=script)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(
         "NEXT_VISIT: Raise it at the next scheduled visit\nPatient: P-0042\n"

@@ -165,7 +165,7 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     [
         (
             "{bad",
-            "malformed JSON at line 1, column 2: Expecting property name enclosed in double quotes",
+            "malformed JSON at column 2: Expecting property name enclosed in double quotes",
         ),
         ("[1, 2]", "a report must be a JSON object, got a list"),
         ("42", "a report must be a JSON object, got a number"),

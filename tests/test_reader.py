@@ -342,7 +342,8 @@ def test_check_shows_how_text_was_read_and_fails_on_a_red_flag_in_words() -> Non
     assert code == 3
     lines = out.splitlines()
     assert lines[0] == "EMERGENCY: Call 911 now, or call or text 988 for suicidal thoughts"
-    assert lines[1] == "Read 'I want to kill myself': suicidal thoughts ('kill myself')"
+    assert lines[1] == "1 piece of advice: emergency; 1 red flag"
+    assert lines[2] == "Read 'I want to kill myself': suicidal thoughts ('kill myself')"
 
 
 def test_batch_and_service_read_words_the_same(engine: Engine, tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def test_empty_batch(client: TestClient) -> None:
     ("body", "message"),
     [
         (b'{"symptoms": []}', "a batch must be a JSON list of reports, got an object"),
-        (b"[{", "malformed JSON at line 1, column 3"),
+        (b"[{", "malformed JSON at column 3"),
         (b"[" + b",".join([b"{}"] * 4) + b"]", "a batch holds at most 3 reports, got 4"),
     ],
 )

@@ -202,7 +202,7 @@ SPRAVATO (esketamine) nasal spray, US Prescribing Information \
 
 
 def test_heart_rate_150_is_urgent_exact() -> None:
-    result = run("check", "--heart-rate", "150", rules=None)
+    result = run("check", "--heart-rate", "150", "--full", rules=None)
     assert result.exit_code == 0, result.output
     assert result.stdout == PULSE_TEXT
 

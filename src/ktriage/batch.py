@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from .engine.errors import FieldError, InvalidReport, KtriageError
+from .engine.models import Escalation
 from .engine.triage import Engine
 
 CHUNK_LINES = 1_000
@@ -46,6 +47,8 @@ class Chunk:
     lines: int
     size: int  # bytes of input they answer, for progress
     error_lines: tuple[int, ...]
+    # how many results at each level, in Escalation's order (self_care first)
+    levels: tuple[int, ...] = (0,) * len(Escalation)
 
 
 @dataclass
@@ -53,10 +56,12 @@ class BatchStats:
     lines: int = 0
     errors: int = 0
     first_error_lines: list[int] = field(default_factory=list)
+    levels: list[int] = field(default_factory=lambda: [0] * len(Escalation))
 
     def add(self, chunk: Chunk) -> None:
         self.lines += chunk.lines
         self.errors += len(chunk.error_lines)
+        self.levels = [a + b for a, b in zip(self.levels, chunk.levels, strict=True)]
         room = ERROR_LINES_KEPT - len(self.first_error_lines)
         if room > 0:
             self.first_error_lines.extend(chunk.error_lines[:room])
@@ -80,6 +85,7 @@ Line = bytes | str | None  # None: the line was longer than MAX_LINE_BYTES
 def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
     out: list[str] = []
     bad: list[int] = []
+    levels = [0] * len(Escalation)
     size = 0
     for number, text in lines:
         size += len(text) if text is not None else MAX_LINE_BYTES
@@ -90,14 +96,16 @@ def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
                 )
             if not text.strip():
                 raise InvalidReport([FieldError("", "empty line; expected a report (JSON object)")])
-            out.append(f'{{"line":{number},' + engine.evaluate(text).model_dump_json()[1:])
+            result = engine.evaluate(text)
+            levels[result.escalation.rank] += 1
+            out.append(f'{{"line":{number},' + result.model_dump_json()[1:])
         except KtriageError as exc:
             bad.append(number)
             out.append(json.dumps(error_record(number, exc), ensure_ascii=False))
     text = "\n".join(out) + "\n" if out else ""
     # Valid JSON, but line breaks to JavaScript and to str.splitlines(): always escaped.
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    return Chunk(text, len(lines), size, tuple(bad))
+    return Chunk(text, len(lines), size, tuple(bad), tuple(levels))
 
 
 def read_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
@@ -239,6 +247,7 @@ class ResumePoint:
     lines: int  # input lines already answered
     errors: int  # how many of them were error records
     keep_bytes: int  # the output's length up to its last whole line
+    levels: tuple[int, ...] = (0,) * len(Escalation)  # results at each level
 
 
 def resume_point(output: IO[bytes], name: str) -> ResumePoint:
@@ -248,6 +257,7 @@ def resume_point(output: IO[bytes], name: str) -> ResumePoint:
     the caller truncates the file to ``keep_bytes`` and triages from there.
     """
     lines = errors = kept = 0
+    levels = [0] * len(Escalation)
     for raw in iter(lambda: output.readline(), b""):
         if not raw.endswith(b"\n"):
             break  # torn
@@ -265,5 +275,31 @@ def resume_point(output: IO[bytes], name: str) -> ResumePoint:
             )
         lines += 1
         errors += "error" in record
+        if "escalation" in record:
+            try:
+                levels[Escalation(record["escalation"]).rank] += 1
+            except ValueError:
+                raise ResumeError(
+                    f"{name}: line {lines}: unknown level {record['escalation']!r};"
+                    " cannot resume from this file"
+                ) from None
         kept += len(raw)
-    return ResumePoint(lines, errors, kept)
+    return ResumePoint(lines, errors, kept, tuple(levels))
+
+
+def summary_line(
+    lines: int, levels: list[int] | tuple[int, ...], errors: int, error_lines: list[int]
+) -> str:
+    """``3 lines: 1 emergency, 1 next_visit, 1 error (line 3)``: counts by level, the
+    highest first, then the errors and where the first of them are."""
+    parts = [
+        f"{n} {level.value}"
+        for level, n in reversed(list(zip(Escalation, levels, strict=True)))
+        if n
+    ]
+    if errors:
+        shown = ", ".join(map(str, error_lines))
+        more = ", ..." if errors > len(error_lines) else ""
+        where = f" (line{'s' if errors > 1 else ''} {shown}{more})" if error_lines else ""
+        parts.append(f"{errors} error{'s' if errors > 1 else ''}{where}")
+    return f"{lines} line{'s' if lines != 1 else ''}: " + (", ".join(parts) or "nothing to triage")

@@ -24,6 +24,7 @@ from .cli_pack import (
     fhir_module,
     fhir_reading_options,
     load_rule_pack,
+    pack_problem,
     rules_path,
     since_utc,
     skipped_line,
@@ -54,7 +55,9 @@ def _one_line(exc: click.ClickException) -> click.ClickException:
     if isinstance(exc, Problem | _UsageProblem | click.exceptions.NoArgsIsHelpError):
         return exc
     if isinstance(exc, click.UsageError | click.FileError):
-        return _UsageProblem(exc.format_message(), ctx=getattr(exc, "ctx", None))
+        # click lists choices one per line ("Choose from:\n\treport,\n\tresult"): one line
+        message = " ".join(exc.format_message().split())
+        return _UsageProblem(message, ctx=getattr(exc, "ctx", None))
     return exc
 
 
@@ -96,7 +99,7 @@ def _engine(ctx: click.Context, path: str | None = None) -> Engine:
     try:
         return Engine.load(path or rules_path(ctx))
     except KtriageError as exc:  # RulePackError, or EngineFailure from durable_rules
-        raise Problem(str(exc)) from None
+        raise Problem(pack_problem(ctx, str(exc), path)) from None
 
 
 def _complete_rule_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -158,19 +161,50 @@ def format_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def _show_result(
-    result: Result, report: Report | None, engine: Engine, fmt: str, explain: bool
-) -> None:
+def result_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """How much of a result to show: --format, --full, --quiet, --explain."""
+    fn = click.option(
+        "--explain", is_flag=True, help="Also show the facts read and every rule matched."
+    )(fn)
+    fn = click.option("-q", "--quiet", is_flag=True, help="Print only the level (for scripts).")(fn)
+    fn = click.option(
+        "--full",
+        is_flag=True,
+        help="Text: every item's guidance, why each rule fired and its sources.",
+    )(fn)
+    return format_option(fn)
+
+
+class Shown:
+    """The choice of --format, --full, --quiet and --explain, checked once."""
+
+    def __init__(self, fmt: str, full: bool, quiet: bool, explain: bool) -> None:
+        if quiet and (fmt == "json" or full or explain):
+            other = "--format json" if fmt == "json" else "--full" if full else "--explain"
+            raise _UsageProblem(f"--quiet prints only the level: give it without {other}")
+        self.fmt, self.full, self.quiet, self.explain = fmt, full, quiet, explain
+
+
+def _show_result(result: Result, report: Report | None, engine: Engine, shown: Shown) -> None:
     from . import render
 
+    if shown.quiet:
+        click.echo(result.escalation.value)
+        return
     explanation = (
-        render.explain(engine.pack, report, result, engine.reader) if explain and report else None
+        render.explain(engine.pack, report, result, engine.reader)
+        if shown.explain and report
+        else None
     )
-    if fmt == "json":
+    if shown.fmt == "json":
         click.echo(render.result_json(result, explanation))
     else:
         render.print_result(
-            result, explanation, file=sys.stdout, suggest=engine.pack.vocabulary.suggest
+            result,
+            explanation,
+            file=sys.stdout,
+            suggest=engine.pack.vocabulary.suggest,
+            full=shown.full,
         )
 
 
@@ -197,21 +231,24 @@ def _show_result(
     metavar="NAME[:SEVERITY[:DAYS]]",
     help="A reported symptom; lay words work (repeatable).",
 )
-@click.option("--weight", type=float, metavar="KG", help="Weight now, in kg.")
-@click.option("--baseline-weight", type=float, metavar="KG", help="Weight before treatment, kg.")
+@click.option("--weight", metavar="KG", help="Weight now: kg, or with a unit (176lb, 12st 4lb).")
+@click.option("--baseline-weight", metavar="KG", help="Weight before treatment (kg, lb, st).")
 @click.option("--bp", metavar="SYS/DIA", help="Blood pressure, e.g. 150/95.")
 @click.option("--heart-rate", type=float, metavar="BPM", help="Heart rate, beats per minute.")
 @click.option("--respiratory-rate", type=float, metavar="PER_MIN", help="Breaths per minute.")
 @click.option("--spo2", type=float, metavar="PCT", help="Oxygen saturation, %.")
 @click.option("--temperature", type=float, metavar="C", help="Body temperature, °C.")
-@click.option("--glucose", type=float, metavar="MG_DL", help="Fasting glucose, mg/dL.")
-@click.option("--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ...")
+@click.option(
+    "--glucose", metavar="MG_DL", help="Fasting glucose: mg/dL, or with a unit (5.5mmol/L)."
+)
+@click.option(
+    "--route", metavar="ROUTE", help="iv, nasal_spray, intramuscular, oral, ... or spray, IV drip"
+)
 @click.option("--hours-since-dose", type=float, metavar="H", help="Hours since the last dose.")
 @click.option("--age", type=float, metavar="YEARS", help="The patient's age in years.")
 @click.option("--patient-id", help="The patient's identifier, copied to the result.")
 @fhir_reading_options
-@format_option
-@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
+@result_options
 @click.option(
     "--fail-on",
     type=click.Choice(LEVELS, case_sensitive=False),
@@ -225,6 +262,8 @@ def check(
     since: Any,
     strict: bool,
     fmt: str,
+    full: bool,
+    quiet: bool,
     explain: bool,
     fail_on: str | None,
     **flags: Any,
@@ -239,6 +278,7 @@ def check(
       ktriage check --input report.json --fail-on urgent || page-the-clinic
       ktriage check --fhir patient-bundle.json --since 2026-11-01
     """
+    shown = Shown(fmt, full, quiet, explain)
     given = {k: v for k, v in flags.items() if v not in (None, ())}
     sources = [name for name, f in (("--input", input_file), ("--fhir", fhir_file)) if f]
     if len(sources) + bool(given) > 1:
@@ -268,7 +308,10 @@ def check(
         else:
             from .interview import report_from_options
 
-            report = report_from_options(**given)
+            notes: list[str] = []
+            report = report_from_options(**given, notes=notes)
+            for note in notes:
+                click.echo(f"note: --symptom {note}", err=True)
             result = engine.evaluate(report)
     except InvalidReport as exc:
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
@@ -278,12 +321,12 @@ def check(
         click.echo(skipped_line(result.skipped), err=True)
     if not usable:  # never an all clear: nothing in the record was graded
         if fmt == "json":
-            _show_result(result, report, engine, fmt, explain)
-        else:
+            _show_result(result, report, engine, shown)
+        elif not quiet:
             click.echo(f"NO USABLE DATA: {result.summary.removeprefix('No usable data: ')}")
             click.echo("This is not an all clear: check the skipped items in the record.")
         ctx.exit(EXIT_NO_DATA)
-    _show_result(result, report, engine, fmt, explain)
+    _show_result(result, report, engine, shown)
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
 
@@ -298,11 +341,16 @@ def check(
     type=click.Path(dir_okay=False, writable=True),
     help="Also write the report as JSON to this file, for the record.",
 )
-@format_option
-@click.option("--explain", is_flag=True, help="Also show the facts read and every rule matched.")
+@result_options
 @click.pass_context
 def intake(
-    ctx: click.Context, patient_id: str | None, save: str | None, fmt: str, explain: bool
+    ctx: click.Context,
+    patient_id: str | None,
+    save: str | None,
+    fmt: str,
+    full: bool,
+    quiet: bool,
+    explain: bool,
 ) -> None:
     """Guided interview for staff on the phone; red-flag questions come first.
 
@@ -319,6 +367,7 @@ def intake(
     from .engine.intake import parse_report
     from .interview import Interview
 
+    shown = Shown(fmt, full, quiet, explain)
     engine = _engine(ctx)
     if patient_id is not None:
         # check it now: a red-flag answer must never end in an error about the id
@@ -330,6 +379,8 @@ def intake(
     try:
         question = next(conversation)
         while True:
+            if question.note:
+                click.echo(f"  ({question.note})", err=True)
             if question.problem:
                 click.echo(f"  {question.problem}", err=True)
             answer = click.prompt(
@@ -346,7 +397,7 @@ def intake(
     if outcome.ended_early:
         click.echo("Red flag reported: ending the interview now.", err=True)
     result = engine.evaluate(outcome.report)
-    _show_result(result, outcome.report, engine, fmt, explain)
+    _show_result(result, outcome.report, engine, shown)
     if save is not None:
         from .render import report_dict
 
@@ -381,15 +432,27 @@ def intake(
     is_flag=True,
     help="Go on from the last whole line of an interrupted run's --output file.",
 )
+@click.option(
+    "--fail-on",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="Exit 3 when some line's level is at or above this one (for scripts).",
+)
 @click.pass_context
 def batch(
-    ctx: click.Context, source: IO[bytes], output: str, workers: int | None, resume: bool
+    ctx: click.Context,
+    source: IO[bytes],
+    output: str,
+    workers: int | None,
+    resume: bool,
+    fail_on: str | None,
 ) -> None:
     """Triage a JSON Lines file: one Result per input line, in order.
 
     Every output record carries "line": N, the input line it answers. A line that cannot
     be triaged becomes {"line": N, "error": {...}} in its place and the batch goes on.
-    Exit 0 when every line was triaged, 1 when some were errors.
+    A summary on stderr counts the results by level, emergencies first, then the errors.
+    Exit 0 when every line was triaged, 1 when some were errors, 3 when --fail-on is
+    reached (it wins over 1).
 
     \b
     Examples:
@@ -397,12 +460,13 @@ def batch(
       ktriage batch reports.jsonl -o results.jsonl --resume
       cat reports.jsonl | ktriage batch - | jq -c 'select(.error)'
     """
-    from .batch import ResumeError, read_lines, resume_point, run_batch
+    from .batch import ResumeError, read_lines, resume_point, run_batch, summary_line
 
     if resume and output == "-":
         raise click.UsageError("--resume needs --output FILE (the file to go on with)")
     engine = _engine(ctx)
     done_before = errors_before = 0
+    levels_before: tuple[int, ...] = (0,) * len(LEVELS)
     fd: int | None = None
     if output == "-":
         sys.stdout.flush()
@@ -417,6 +481,7 @@ def batch(
                 os.ftruncate(fd, point.keep_bytes)  # drops a torn last line
                 os.lseek(fd, point.keep_bytes, os.SEEK_SET)
                 done_before, errors_before = point.lines, point.errors
+                levels_before = point.levels
         except OSError as exc:
             raise Problem(f"--output: cannot write {output}: {exc.strerror}") from None
         except ResumeError as exc:
@@ -462,15 +527,14 @@ def batch(
             os.close(fd)
     done()
     total, errors = done_before + stats.lines, errors_before + stats.errors
-    where = f" (lines {', '.join(map(str, stats.first_error_lines))}" + (
-        ", ...)" if stats.errors > len(stats.first_error_lines) else ")"
-    )
-    resumed = f" (resumed after line {done_before})" if resume else ""
-    click.echo(
-        f"{total} lines{resumed}: {total - errors} triaged, {errors} errors"
-        + (where if stats.errors else ""),
-        err=True,
-    )
+    levels = [a + b for a, b in zip(levels_before, stats.levels, strict=True)]
+    line = summary_line(total, levels, errors, stats.first_error_lines)
+    if resume:
+        head, _, rest = line.partition(":")
+        line = f"{head} (resumed after line {done_before}):{rest}"
+    click.echo(line, err=True)
+    if fail_on is not None and any(levels[Escalation(fail_on.lower()).rank :]):
+        ctx.exit(EXIT_FAIL_ON)
     ctx.exit(EXIT_BATCH_ERRORS if errors else EXIT_OK)
 
 

@@ -37,11 +37,22 @@ def rules_path(ctx: click.Context) -> str | None:
     return ctx.find_root().params.get("rules") or os.environ.get("KTRIAGE_RULES") or None
 
 
+def pack_problem(ctx: click.Context, message: str, path: str | None = None) -> str:
+    """A pack error's message, naming KTRIAGE_RULES when the folder came from it."""
+    if path is not None:
+        return message
+    root = ctx.find_root()
+    from_env = root.get_parameter_source("rules") is click.core.ParameterSource.ENVIRONMENT or (
+        root.params.get("rules") is None and os.environ.get("KTRIAGE_RULES")
+    )
+    return f"KTRIAGE_RULES: {message}" if from_env else message
+
+
 def load_rule_pack(ctx: click.Context) -> RulePack:
     try:
         return load_pack(rules_path(ctx))
     except RulePackError as exc:
-        raise Problem(str(exc)) from None
+        raise Problem(pack_problem(ctx, str(exc))) from None
 
 
 def missing(exc: ImportError, modules: set[str]) -> bool:

@@ -10,7 +10,6 @@ never from a list of names written in code.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,14 @@ from .engine.errors import FieldError, InvalidReport
 from .engine.intake import parse_report
 from .engine.models import NUMERIC_FIELDS, Report, Route, Severity
 from .engine.reader import Reader, TextReading
+from .engine.units import (
+    glucose_hint,
+    is_bare_number,
+    read_days,
+    read_glucose_mg_dl,
+    read_mass_kg,
+    read_route,
+)
 from .engine.vocabulary import Term
 
 MAX_NAME = 200  # Symptom.name's limit
@@ -32,8 +39,6 @@ _SEVERITY_WORDS = {
     "3": Severity.SEVERE,
     **{s.value: s for s in Severity},
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(d|days?|w|wks?|weeks?|h|hrs?|hours?)?\s*$", re.I)
-_DURATION_UNIT_DAYS = {"d": 1.0, "w": 7.0, "h": 1 / 24}
 
 
 # -- parsing one typed value ---------------------------------------------------------------
@@ -56,12 +61,30 @@ def parse_severity(text: str) -> Severity:
 
 
 def parse_days(text: str) -> float:
-    """A duration in days: ``3``, ``3 days``, ``2 weeks``, ``12 hours``."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"expected a number of days such as 3 or '2 weeks', got {text!r}")
-    unit = (match.group(2) or "d")[0].casefold()
-    return _in_range("days", float(match.group(1)) * _DURATION_UNIT_DAYS[unit])
+    """A duration in days: ``3``, ``2 weeks``, ``12 hours``, ``a few days``, ``yesterday``,
+    ``since Monday`` (``parse_days_noted`` also says how words were read)."""
+    return parse_days_noted(text)[0]
+
+
+def parse_days_noted(text: str) -> tuple[float, str | None]:
+    days, note = read_days(text)
+    return _in_range("days", days), note
+
+
+def parse_weight(field: str, text: str) -> float:
+    """A weight in kg: ``80``, ``80kg``, ``176lb``, ``12st 4lb``."""
+    return _in_range(field, read_mass_kg(text))
+
+
+def parse_glucose(text: str) -> float:
+    """Glucose in mg/dL: ``99``, ``99mg/dL``, ``5.5mmol/L``; a bare number is mg/dL, and
+    one only plausible in mmol/L is refused with a hint rather than guessed."""
+    value = read_glucose_mg_dl(text)
+    try:
+        return _in_range("fasting_glucose_mg_dl", value)
+    except ValueError as exc:
+        hint = glucose_hint(value) if is_bare_number(text) else None
+        raise ValueError(f"{exc}; {hint}" if hint else str(exc)) from None
 
 
 def parse_number(field: str, text: str) -> float:
@@ -89,16 +112,13 @@ def parse_blood_pressure(text: str) -> tuple[float, float]:
 
 
 def parse_route(text: str) -> Route:
-    key = text.strip().casefold().replace("-", "_").replace(" ", "_")
-    try:
-        return Route(key)
-    except ValueError:
-        routes = ", ".join(r.value.replace("_", " ") for r in Route)
-        raise ValueError(f"route must be one of {routes}; got {text!r}") from None
+    """A route by its name or as staff say it: ``spray``, ``IV drip``, ``infusion``."""
+    return read_route(text)
 
 
-def parse_symptom(text: str) -> dict[str, Any]:
-    """``NAME[:SEVERITY[:DAYS]]`` as a symptom of a report (the name may be a lay word)."""
+def parse_symptom(text: str, notes: list[str] | None = None) -> dict[str, Any]:
+    """``NAME[:SEVERITY[:DAYS]]`` as a symptom of a report (the name may be a lay word);
+    how words in DAYS were read is added to ``notes``."""
     name, _, rest = text.partition(":")
     severity, _, days = rest.partition(":")
     if not name.strip():
@@ -108,7 +128,9 @@ def parse_symptom(text: str) -> dict[str, Any]:
         if severity.strip():
             out["severity"] = parse_severity(severity).value
         if days.strip():
-            out["days"] = parse_days(days)
+            out["days"], note = parse_days_noted(days)
+            if note is not None and notes is not None:
+                notes.append(f"{name.strip()!r}: {note}")
     except ValueError as exc:
         raise ValueError(f"{text!r}: {exc}") from None
     return out
@@ -127,40 +149,52 @@ def _in_range(field: str, value: float) -> float:
 def report_from_options(
     *,
     symptoms: Iterable[str] = (),
-    weight: float | None = None,
-    baseline_weight: float | None = None,
+    weight: str | float | None = None,
+    baseline_weight: str | float | None = None,
     bp: str | None = None,
     heart_rate: float | None = None,
     respiratory_rate: float | None = None,
     spo2: float | None = None,
     temperature: float | None = None,
-    glucose: float | None = None,
+    glucose: str | float | None = None,
     route: str | None = None,
     hours_since_dose: float | None = None,
     age: float | None = None,
     patient_id: str | None = None,
+    notes: list[str] | None = None,
 ) -> Report:
     """The Report that ``ktriage check``'s flags describe.
 
     Raises ``InvalidReport``: an error in a flag's own syntax names the flag (``--bp``);
     a value out of range names the report field it fills (``measurements.weight_kg``).
+    Weight and glucose may carry a unit (``176lb``, ``5.5mmol/L``); how words were read
+    (``a few days``) is added to ``notes``.
     """
     errors: list[FieldError] = []
     parsed_symptoms = []
     for spec in symptoms:
         try:
-            parsed_symptoms.append(parse_symptom(spec))
+            parsed_symptoms.append(parse_symptom(spec, notes))
         except ValueError as exc:
             errors.append(FieldError("--symptom", str(exc)))
     measurements: dict[str, float] = {}
+    for flag, field, given, read in (
+        ("--weight", "weight_kg", weight, read_mass_kg),
+        ("--baseline-weight", "baseline_weight_kg", baseline_weight, read_mass_kg),
+        ("--glucose", "fasting_glucose_mg_dl", glucose, read_glucose_mg_dl),
+    ):
+        if isinstance(given, str):
+            try:
+                measurements[field] = read(given)  # out of range: the report field says so
+            except ValueError as exc:
+                errors.append(FieldError(flag, str(exc)))
+        elif given is not None:
+            measurements[field] = float(given)
     for field, value in (
-        ("weight_kg", weight),
-        ("baseline_weight_kg", baseline_weight),
         ("heart_rate", heart_rate),
         ("respiratory_rate", respiratory_rate),
         ("oxygen_saturation_pct", spo2),
         ("temperature_c", temperature),
-        ("fasting_glucose_mg_dl", glucose),
     ):
         if value is not None:
             measurements[field] = float(value)
@@ -214,6 +248,7 @@ class Question:
     text: str
     default: str | None = None
     problem: str | None = None
+    note: str | None = None  # how the previous answer was read, when words were read
 
 
 @dataclass(frozen=True)
@@ -228,17 +263,22 @@ class Outcome:
 
 # (report field, question) in the order they are asked; blood pressure is asked as one.
 _MEASUREMENT_QUESTIONS = (
-    ("weight_kg", "Weight now, in kg"),
-    ("baseline_weight_kg", "Weight before treatment started (baseline), in kg"),
+    ("weight_kg", "Weight now, in kg (or 176lb, 12st 4lb)"),
+    ("baseline_weight_kg", "Weight before treatment started (baseline), in kg (or lb, st)"),
     ("blood_pressure", "Blood pressure as SYSTOLIC/DIASTOLIC, e.g. 150/95"),
     ("heart_rate", "Heart rate, beats per minute"),
     ("respiratory_rate", "Breathing rate, breaths per minute"),
     ("oxygen_saturation_pct", "Oxygen saturation (SpO2), %"),
     ("temperature_c", "Temperature, °C"),
-    ("fasting_glucose_mg_dl", "Fasting glucose, mg/dL"),
+    ("fasting_glucose_mg_dl", "Fasting glucose, mg/dL (or 5.5mmol/L)"),
     ("age_years", "Age, in years"),
 )
 _SKIP = " (blank to skip)"
+_MEASUREMENT_PARSERS = {
+    "weight_kg": parse_weight,
+    "baseline_weight_kg": parse_weight,
+    "fasting_glucose_mg_dl": lambda field, text: parse_glucose(text),
+}
 # How bad a symptom is, in words that fit it: fatigue has its own grades (CTCAE), other
 # symptoms are asked about by how much they get in the way.
 _SEVERITY_HELP = {
@@ -262,6 +302,7 @@ class Interview:
         self.reader = reader
         self.vocabulary = reader.vocabulary
         self.patient_id = patient_id
+        self._note: str | None = None
 
     def red_flags(self) -> list[Term]:
         """The vocabulary's red-flag terms, in the order the pack lists them (the reader's
@@ -318,11 +359,10 @@ class Interview:
                     default,
                 )
             ).value
-            days = yield from self._ask(
-                "days", f"For how many days has {name!r} lasted?" + _SKIP, parse_days, ""
-            )
+            ask = f"For how long has {name!r} lasted (3, two weeks, since Monday)?" + _SKIP
+            days = yield from self._ask("days", ask, parse_days_noted, "")
             if days is not None:
-                symptom["days"] = days
+                symptom["days"], self._note = days
             symptoms.append(symptom)
         measurements: dict[str, float] = {}
         age: float | None = None
@@ -337,8 +377,9 @@ class Interview:
                     if bp is not None:
                         measurements["systolic_bp"], measurements["diastolic_bp"] = bp
                     continue
+                parse = _MEASUREMENT_PARSERS.get(field, parse_number)
                 value = yield from self._ask(
-                    field, text + _SKIP, lambda t, f=field: parse_number(f, t), ""
+                    field, text + _SKIP, lambda t, f=field, p=parse: p(f, t), ""
                 )
                 if value is not None and field == "age_years":
                     age = value
@@ -348,7 +389,8 @@ class Interview:
         ask = "Add treatment details (route, hours since the last dose)? [y/N]"
         if (yield from self._yes_no("treatment", ask, "n")):
             routes = ", ".join(r.value.replace("_", " ") for r in Route)
-            route = yield from self._ask("route", f"Route: {routes}" + _SKIP, parse_route, "")
+            ask = f"Route: {routes} (or spray, IV drip, infusion, injection)" + _SKIP
+            route = yield from self._ask("route", ask, parse_route, "")
             if route is not None:
                 treatment["route"] = route.value
             hours = yield from self._ask(
@@ -367,7 +409,7 @@ class Interview:
         """Ask until ``parse`` accepts the answer; a blank answer with default "" is None."""
         problem = None
         while True:
-            answer = yield Question(key, text, default or None, problem)
+            answer = yield self._question(key, text, default or None, problem)
             answer = answer.strip() or (default or "")
             if not answer and default == "":
                 return None
@@ -375,6 +417,11 @@ class Interview:
                 return parse(answer)
             except ValueError as exc:
                 problem = str(exc)
+
+    def _question(self, key: str, text: str, default: str | None, problem: str | None) -> Question:
+        """The next question, carrying how the previous answer was read (once)."""
+        note, self._note = self._note, None
+        return Question(key, text, default, problem, note)
 
     def _yes_no(self, key: str, text: str, default: str | None = None) -> Any:
         return (yield from self._ask(key, text, parse_yes_no, default))
@@ -384,7 +431,7 @@ class Interview:
         problem = None
         while True:
             text = f"Symptom {n}, in the caller's words (blank when there are no more)"
-            name = (yield Question("symptom", text, None, problem)).strip()
+            name = (yield self._question("symptom", text, None, problem)).strip()
             problem = None
             if not name:
                 return None

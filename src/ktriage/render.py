@@ -125,11 +125,71 @@ def unrecognised_names(result: Result, suggest: Callable[[str], str | None] | No
     return ", ".join(shown)
 
 
+FULL_HINT = "(--full adds why each rule fired, its sources and every item's guidance)"
+
+
+def advice_counts(result: Result) -> str:
+    """One line: how much advice there is at each level, red flags and unread words."""
+    shown = [a for a in result.advice if a.superseded_by is None]
+    if not shown:
+        return result.summary
+    counts: dict[str, int] = {}
+    for item in shown:
+        counts[item.escalation.value] = counts.get(item.escalation.value, 0) + 1
+    if len(shown) == 1:
+        parts = [f"1 piece of advice: {shown[0].escalation.value}"]
+    else:
+        levels = ", ".join(f"{n} {k}" for k, n in counts.items())
+        parts = [f"{len(shown)} pieces of advice: {levels}"]
+    if result.red_flags:
+        parts.append(f"{len(result.red_flags)} red flag" + "s" * (len(result.red_flags) > 1))
+    if result.unrecognized:
+        parts.append(f"{len(result.unrecognized)} not recognised")
+    return "; ".join(parts)
+
+
+def short_lines(
+    result: Result, suggest: Callable[[str], str | None] | None = None
+) -> list[tuple[str, str]]:
+    """The answer at a glance, as (text, kind) lines: the level and what it means, a count
+    of the advice, how each text was read, what was not recognised, then what staff and
+    the patient do for the advice at the top level and one line per lower item."""
+    lines = [(f"{result.escalation.value.upper()}: {result.label}", "banner")]
+    if result.patient_id is not None:
+        lines.append((f"Patient: {result.patient_id}", "plain"))
+    lines.append((advice_counts(result), "summary"))
+    for reading in result.readings:
+        line = reading_text(reading, suggest)
+        if line is not None:
+            lines.append((line, "reading"))
+    if result.unrecognized:
+        names = unrecognised_names(result, suggest)
+        lines.append((f"NOT RECOGNISED (a clinician must read these): {names}", "unrecognised"))
+    shown = [a for a in result.advice if a.superseded_by is None]
+    for item in shown:
+        flag = " RED FLAG" if item.rule in result.red_flags else ""
+        head = f"[{item.escalation.value}]{flag} {item.title}"
+        if item.escalation is result.escalation:
+            lines.append(("", "plain"))
+            lines.append((head, "title"))
+            lines.append((f"  For staff: {item.action}", "plain"))
+            lines.append((f"  For the patient: {item.guidance}", "plain"))
+        else:
+            lines.append((head, "lower"))
+    if shown:
+        lines.append((FULL_HINT, "hint"))
+    return lines
+
+
 def result_text(
     result: Result,
     explanation: Explanation | None = None,
     suggest: Callable[[str], str | None] | None = None,
+    *,
+    full: bool = True,
 ) -> str:
+    if not full and explanation is None:
+        return "\n".join(text for text, _ in short_lines(result, suggest))
     lines = [f"{result.escalation.value.upper()}: {result.label}"]
     if result.patient_id is not None:
         lines.append(f"Patient: {result.patient_id}")
@@ -176,12 +236,56 @@ def print_result(
     *,
     file: IO[str],
     suggest: Callable[[str], str | None] | None = None,
+    full: bool = True,
 ) -> None:
-    """Write ``result`` for a person: coloured on a terminal, plain text otherwise."""
+    """Write ``result`` for a person: coloured on a terminal, plain text otherwise.
+    Short (the answer at a glance) unless ``full`` or an explanation is asked for."""
+    full = full or explanation is not None
     if not is_terminal(file):
-        file.write(result_text(result, explanation, suggest) + "\n")
+        file.write(result_text(result, explanation, suggest, full=full) + "\n")
         return
-    _rich_result(result, explanation, file, suggest)
+    if full:
+        _rich_result(result, explanation, file, suggest)
+    else:
+        _rich_short(result, file, suggest)
+
+
+_SHORT_STYLE = {
+    "summary": "bold",
+    "reading": "italic",
+    "unrecognised": "bold magenta",
+    "title": "bold",
+    "lower": "",
+    "hint": "dim",
+    "plain": "",
+}
+
+
+def _rich_short(
+    result: Result, file: IO[str], suggest: Callable[[str], str | None] | None = None
+) -> None:
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    for text, kind in short_lines(result, suggest):
+        if kind == "banner":
+            head = Text(
+                f" {result.escalation.value.upper().replace('_', ' ')} ",
+                style=LEVEL_STYLE[result.escalation],
+            )
+            head.append(f"  {result.label}", style="bold")
+            console.print(head)
+        elif kind in ("title", "lower"):
+            level, _, rest = text.partition("] ")
+            line = Text(level + "]", style=LEVEL_STYLE[Escalation(level.lstrip("["))])
+            line.append(" " + rest, style=_SHORT_STYLE[kind])
+            console.print(line)
+        elif text.startswith("  "):  # a wrapped body line keeps its indent
+            console.print(Padding(Text(text.strip(), style=_SHORT_STYLE[kind]), (0, 0, 0, 2)))
+        else:
+            console.print(Text(text, style=_SHORT_STYLE[kind]))
 
 
 def _rich_result(

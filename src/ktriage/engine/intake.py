@@ -6,8 +6,10 @@ plain words; pydantic's own wording and tracebacks never reach a user.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +26,7 @@ _KNOWN: dict[type[BaseModel], frozenset[str]] = {
     m: frozenset(m.model_fields) for m in (Report, Symptom, Measurements, Treatment)
 }
 _ENUM_FIELDS = {"severity": Severity, "route": Route}
+_QUOTED_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
 def suggest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> str | None:
@@ -55,7 +58,75 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
     try:
         return Report.model_validate(data)
     except ValidationError as exc:
-        raise InvalidReport(field_errors(exc, Report), given, total=exc.error_count()) from None
+        first = exc
+    # Values with units or words ("176 lb", "two weeks", "IV drip") fail strict validation;
+    # only then are they read, so a report of plain numbers never pays for it.
+    read, unit_errors = _read_units(data, first)
+    if read is None:
+        raise InvalidReport(field_errors(first, Report), given, total=first.error_count())
+    try:
+        report = Report.model_validate(read)
+    except ValidationError as exc:
+        errors = [e for e in field_errors(exc, Report) if e.field not in unit_errors]
+        errors += [FieldError(f, m) for f, m in unit_errors.items()]
+        raise InvalidReport(errors, given, total=exc.error_count()) from None
+    if unit_errors:
+        errors = [FieldError(f, m) for f, m in unit_errors.items()]
+        raise InvalidReport(errors, given)
+    return report
+
+
+# (where, what reads it): a string in these fields is read with its unit or words
+_UNIT_FIELDS = {
+    ("measurements", "weight_kg"): "mass",
+    ("measurements", "baseline_weight_kg"): "mass",
+    ("measurements", "fasting_glucose_mg_dl"): "glucose",
+    ("symptoms", "days"): "days",
+    ("treatment", "route"): "route",
+}
+
+
+def _read_units(
+    data: dict[str, Any], exc: ValidationError
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """A copy of ``data`` with unit strings read, and the problems of those that could not
+    be read (by field); None when no failing field held a unit string."""
+    from . import units
+
+    todo = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        raw = err.get("input")
+        if not isinstance(raw, str) or len(loc) < 2:
+            continue
+        key = (str(loc[0]), str(loc[-1]))
+        kind = _UNIT_FIELDS.get(key)
+        if kind is None or (kind != "route" and units.is_bare_number(raw)):
+            continue  # a quoted plain number stays an error ("remove the quotes")
+        todo.append((loc, kind, raw))
+    if not todo:
+        return None, {}
+    read = copy.deepcopy(data)  # the caller's data is never changed
+    problems: dict[str, str] = {}
+    for loc, kind, raw in todo:
+        try:
+            if kind == "mass":
+                value: Any = units.read_mass_kg(raw)
+            elif kind == "glucose":
+                value = units.read_glucose_mg_dl(raw)
+            elif kind == "days":
+                value = units.read_days(raw)[0]
+            else:
+                value = units.read_route(raw).value
+        except units.UnitError as unit_exc:
+            if kind != "route" and any(c.isdigit() for c in raw):
+                problems[".".join(map(str, loc))] = str(unit_exc)
+            continue  # words that are no unit at all ("heavy"): the contract's own message
+        parent: Any = read
+        for part in loc[:-1]:
+            parent = parent[part]
+        parent[loc[-1]] = value
+    return read, problems
 
 
 def _unknown_fields(data: dict[str, Any], root: type[BaseModel]) -> list[tuple[str | int, ...]]:
@@ -156,9 +227,12 @@ def load_json(text: str | bytes) -> Any:
     except RecursionError:
         raise InvalidReport([FieldError("", "JSON nested too deeply")], text) from None
     except json.JSONDecodeError as exc:
+        # one line of text (a batch line, a request body) has no line number of its own to
+        # give: "line 1" would be read as the first line of the batch
+        one_line = "\n" not in decoded.rstrip()
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno}, column {exc.colno}"
         raise InvalidReport(
-            [FieldError("", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-            text,
+            [FieldError("", f"malformed JSON at {where}: {exc.msg}")], text
         ) from None
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         raise InvalidReport([FieldError("", f"unreadable JSON: {exc}")], text) from None
@@ -214,13 +288,21 @@ def _message(err: Any, loc: tuple[Any, ...], root: type[BaseModel]) -> str:
         return "is required"
     if kind in ("greater_than_equal", "less_than_equal") and field in NUMERIC_FIELDS:
         f = NUMERIC_FIELDS[field]
-        return f"must be between {f.low:g} and {f.high:g} {f.unit} (got {value!r})"
+        text = f"must be between {f.low:g} and {f.high:g} {f.unit} (got {value!r})"
+        if field == "fasting_glucose_mg_dl" and isinstance(raw, int | float):
+            from .units import glucose_hint
+
+            hint = glucose_hint(float(raw))
+            text += f"; {hint}" if hint else ""
+        return text
     if kind == "enum" and field in _ENUM_FIELDS:
         allowed = ", ".join(m.value for m in _ENUM_FIELDS[field])
         return f"must be one of {allowed} (got {value!r})"
     if kind in ("float_type", "float_parsing", "finite_number"):
         if kind == "finite_number":
             return "must be a finite number"
+        if isinstance(raw, str) and _QUOTED_NUMBER.match(raw):
+            return f"expected a number, got {value!r}: remove the quotes"
         return f"must be a number (got {json_type(value.value)} {value!r})"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false (got {value!r})"
