@@ -393,3 +393,19 @@ def test_documented_read_examples_print_what_they_show(doc: str) -> None:
         args = shlex.split(command[2:])[1:]
         code, out = run(*args)
         assert (code, out) == (0, output + "\n"), command
+
+
+def test_every_vocabulary_word_reads_as_exactly_its_own_code(engine: Engine) -> None:
+    wrong = []
+    for term in engine.pack.vocabulary.terms.values():
+        for word in (term.code, term.label, *term.synonyms):
+            reading = engine.read(word)
+            got = (
+                [s.code for s in reading.symptoms],
+                reading.unrecognized,
+                reading.absent,
+                reading.possible_red_flag,
+            )
+            if got != ([term.code], (), (), None):
+                wrong.append((term.code, word, got))
+    assert wrong == []

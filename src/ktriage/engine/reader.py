@@ -289,7 +289,8 @@ class Reader:
         self._vocab_words: dict[str, str] = {}  # surface word -> its stem, for repairs
         for term in vocabulary.terms.values():
             label = re.sub(r"\([^)]*\)", " ", term.label)
-            for phrase in dict.fromkeys((term.code.replace("_", " "), label, *term.synonyms)):
+            phrases = (term.code.replace("_", " "), term.label, label, *term.synonyms)
+            for phrase in dict.fromkeys(phrases):
                 self._add(phrase, term.code, term.red_flag)
         # idioms: word for word, filler included ("dying to go" must not hide "dying")
         self._idioms = CueSet(data.idioms)
