@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from ktriage import load_pack
+from ktriage import Engine, load_pack
+from ktriage.cli import main
 
 from .conftest import STARTER
 from .test_cli import run
@@ -124,7 +126,8 @@ def test_rules_validate_ok() -> None:
     result = run("rules", "validate", str(STARTER))
     assert result.exit_code == 0
     assert result.stdout == (
-        "ok: ktriage-starter 0.1.0: 11 rules, 5 symptoms, 5 sources, 24 examples\n"
+        "ok: ktriage-starter 0.1.0: 11 rules, 5 symptoms, 5 sources, 24 examples"
+        " (all run and pass)\n"
     )
 
 
@@ -259,3 +262,35 @@ def test_rules_docs_without_the_catalogue(monkeypatch: pytest.MonkeyPatch) -> No
     assert result.stderr == (
         "error: the rule catalogue is not available in this version of ktriage\n"
     )
+
+
+def test_a_lay_word_used_as_a_code_names_its_code(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(STARTER, pack)
+    rule_file = sorted((pack / "rules").glob("*.yaml"))[0]
+    text = rule_file.read_text(encoding="utf-8")
+    code = next(
+        line.split("symptom:")[1].strip() for line in text.splitlines() if "symptom: " in line
+    )
+    word = Engine.load(STARTER).pack.vocabulary.terms[code].synonyms[0]
+    rule_file.write_text(text.replace(f"symptom: {code}", f"symptom: {word}", 1), encoding="utf-8")
+    out = CliRunner().invoke(main, ["rules", "validate", str(pack)])
+    assert out.exit_code == 2
+    assert f"{word!r} is a word for the symptom code {code!r}; rules name codes" in out.stderr
+    assert f"(did you mean {code!r}?)" in out.stderr
+
+
+def test_validate_runs_the_examples(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(STARTER, pack)
+    rule_file = sorted((pack / "rules").glob("*.yaml"))[0]
+    text = rule_file.read_text(encoding="utf-8")
+    first = next(line for line in text.splitlines() if "expect: " in line)
+    level = first.split("expect:")[1].strip()
+    other = "emergency" if level != "emergency" else "self_care"
+    rule_file.write_text(text.replace(first, first.replace(level, other), 1), encoding="utf-8")
+    out = CliRunner().invoke(main, ["rules", "validate", str(pack)])
+    assert out.exit_code == 2
+    assert out.stdout.startswith("FAIL ")
+    assert f"expected {other}, got {level}" in out.stdout
+    assert "worked example(s) fail; see above" in out.stderr

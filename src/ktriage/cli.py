@@ -638,9 +638,10 @@ def rules_show(ctx: click.Context, rule_id: str, fmt: str) -> None:
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.pass_context
 def rules_validate(ctx: click.Context, path: str | None) -> None:
-    """Load and check a rule-pack folder; report the first problem with file:line.
+    """Load and check a rule-pack folder, and run its worked examples.
 
-    Exit 0 when the pack is valid, 2 when it is not.
+    Reports the first load problem with file:line, or every failing example. Exit 0 when
+    the pack is valid and every example passes, 2 otherwise.
 
     \b
     Example:
@@ -649,10 +650,19 @@ def rules_validate(ctx: click.Context, path: str | None) -> None:
     engine = _engine(ctx, path)
     pack = engine.pack
     examples = sum(len(r.examples) for r in pack.rules)
+    failed = [o for o in engine.run_examples() if not o.passed]
+    failed_readings = [o for o in engine.run_reading_examples() if not o.passed]
+    if failed or failed_readings:
+        for line in [o.describe() for o in failed] + [o.describe() for o in failed_readings]:
+            click.echo(f"FAIL {line}")
+        raise Problem(
+            f"{pack.name} {pack.version} loads, but {len(failed) + len(failed_readings)}"
+            " worked example(s) fail; see above (`ktriage rules test` runs them alone)"
+        )
     click.echo(
         f"ok: {pack.name} {pack.version}: {len(pack.rules)} rules, "
         f"{len(pack.vocabulary.terms)} symptoms, {len(pack.sources)} sources, "
-        f"{examples} examples"
+        f"{examples} examples (all run and pass)"
     )
 
 

@@ -17,6 +17,7 @@ here, at load time, and an error names the line and suggests the nearest valid w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -121,6 +122,8 @@ class ParseContext:
     file: str
     rule_id: str | None
     symptom_codes: set[str]
+    # a lay word -> the code it stands for (to say "'tired' is a word for 'fatigue'")
+    word_code: Callable[[str], str | None] | None = None
 
     def error(self, message: str, node: Any, suggestion: str | None = None) -> RulePackError:
         line = getattr(node, "line", None)
@@ -196,6 +199,14 @@ def _parse_symptom(node: LineDict, ctx: ParseContext) -> SymptomCond:
         if not isinstance(name, str):
             raise ctx.key_error(f"a symptom code must be text, got {_show(name)}", node, "symptom")
         if name not in ctx.symptom_codes:
+            owner = ctx.word_code(name) if ctx.word_code else None
+            if owner is not None:
+                raise ctx.key_error(
+                    f"{name!r} is a word for the symptom code {owner!r}; rules name codes",
+                    node,
+                    "symptom",
+                    owner,
+                )
             raise ctx.key_error(
                 f"unknown symptom code {name!r}; codes come from the vocabulary",
                 node,

@@ -573,7 +573,12 @@ def _rule(
             line=line_of(node, "id"),
             rule_id=spec.id,
         )
-    ctx = ParseContext(file=file, rule_id=spec.id, symptom_codes=set(vocabulary.terms))
+    ctx = ParseContext(
+        file=file,
+        rule_id=spec.id,
+        symptom_codes=set(vocabulary.terms),
+        word_code=vocabulary.lookup,
+    )
     when = parse_condition(node["when"], ctx)
     resolved = []
     for i, source_id in enumerate(spec.sources):

@@ -289,8 +289,8 @@ class Reader:
         self._vocab_words: dict[str, str] = {}  # surface word -> its stem, for repairs
         for term in vocabulary.terms.values():
             label = re.sub(r"\([^)]*\)", " ", term.label)
-            phrases = (term.code.replace("_", " "), term.label, label, *term.synonyms)
-            for phrase in dict.fromkeys(phrases):
+            words = (term.code.replace("_", " "), term.label, label, *term.synonyms)
+            for phrase in dict.fromkeys(words):
                 self._add(phrase, term.code, term.red_flag)
         # idioms: word for word, filler included ("dying to go" must not hide "dying")
         self._idioms = CueSet(data.idioms)
