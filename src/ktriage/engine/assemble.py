@@ -142,16 +142,20 @@ class Assembler:
         self._labelled = frozenset(rule.id for rule in pack.rules if rule.label)
 
         # For each compiled rule: the rule it belongs to, and the fields of the context fact
-        # it tests (explained in ``because`` with the report's own values).
+        # it tests (explained in ``because`` with the report's own values). Trend fields
+        # come last, each in its own place, so that the order never depends on hit order.
+        order_of = dict(_FIELD_ORDER)
+        for i, trend in enumerate(compiled.trends):
+            order_of[trend.field] = len(_FIELD_ORDER) + i
         self._hit_info: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {
             name: (
                 c.rule_id,
                 tuple(
                     dict.fromkeys(
-                        (t.field, _FIELD_ORDER[t.field])
+                        (t.field, order_of[t.field])
                         for clause in c.conjunction.clauses
                         for t in clause
-                        if t.field in _FIELD_ORDER
+                        if t.field in order_of
                     )
                 ),
             )
@@ -308,10 +312,17 @@ class Assembler:
         context = facts.context
         texts = self._texts
         advice_memo = self._advice
+        notes = facts.notes
         items = []
         for rule_id, spec, superseded_by in plan.advice:
             words_of = [
-                describe(symptoms[what]) if isinstance(what, int) else field_text(what, context)
+                describe(symptoms[what])
+                if isinstance(what, int)
+                else (
+                    notes[what]
+                    if notes is not None and what in notes
+                    else field_text(what, context)
+                )
                 for what in spec
             ]
             # two identical symptoms read the same: the text is listed once, at the first

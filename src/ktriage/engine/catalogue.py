@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from .conditions import (
-    CONTEXT_FIELDS,
     SYMPTOM_FIELDS,
     AllOf,
     AnyOf,
@@ -26,6 +25,7 @@ from .conditions import (
 )
 from .models import Escalation
 from .pack import Rule, RulePack
+from .trends import field_spec
 
 _OP_WORDS = {
     "eq": "is",
@@ -143,7 +143,7 @@ def describe_condition(cond: Condition, pack: RulePack) -> list[str]:
         return out
     if isinstance(cond, SymptomCond):
         return [_symptom(cond, pack)]
-    return [_test(cond.test, CONTEXT_FIELDS[cond.test.field])]
+    return [_test(cond.test, field_spec(cond.test.field))]
 
 
 def _merged_range(cond: AllOf | AnyOf | NoneOf) -> str | None:
@@ -153,7 +153,7 @@ def _merged_range(cond: AllOf | AnyOf | NoneOf) -> str | None:
     tests = [item.test for item in cond.items if isinstance(item, FieldCond)]
     if len({t.field for t in tests}) != 1:
         return None
-    spec = CONTEXT_FIELDS[tests[0].field]
+    spec = field_spec(tests[0].field)
     parts = [_test(t, spec) for t in tests]
     return parts[0] + "".join(" and " + p.removeprefix(spec.label + " ") for p in parts[1:])
 

@@ -32,6 +32,7 @@ from .conditions import (
 )
 from .errors import RulePackError
 from .pack import Rule, RulePack
+from .trends import TREND_FIELDS, Trend
 
 MAX_CONJUNCTIONS = 64
 UNRECOGNIZED_CODE = "_unrecognized"  # cannot clash: vocabulary codes start with a letter
@@ -81,6 +82,8 @@ class CompiledPack:
     # that share no field, each decided on its own
     context_only_fields: tuple[tuple[int, tuple[str, ...]], ...]
     with_symptom: frozenset[str]  # compiled rules that name a symptom
+    # the trends its rules test (trends.py), computed for reports with earlier check-ins
+    trends: tuple[Trend, ...] = ()
     # every distinct numeric test on each field, as ("ge" | "gt" | "eq", value)
     thresholds: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
     _bucket_memo: dict[str, dict[float, int]] = field(default_factory=dict, repr=False)
@@ -185,6 +188,11 @@ def compile_pack(pack: RulePack) -> CompiledPack:
         with_symptom=frozenset(n for n, c in compiled.items() if c.conjunction.symptoms),
         symptom_attrs={code: frozenset(a) for code, a in attrs.items()},
         thresholds={name: tuple(sorted(tests)) for name, tests in thresholds.items()},
+        trends=tuple(
+            TREND_FIELDS[f]
+            for f in sorted({f for rule in pack.rules for f in rule.fields})
+            if f.startswith("trend__")
+        ),
     )
 
 
@@ -350,6 +358,8 @@ def _groups(pack: RulePack, negated: set[str]) -> tuple[dict[str, int], dict[str
 
     atoms = [f"code:{c}" for c in pack.vocabulary.terms] + [f"code:{UNRECOGNIZED_CODE}"]
     atoms += [f"field:{f}" for f in CONTEXT_FIELDS]
+    # trend fields (trends.py): known to the pack that names them
+    atoms += sorted({f"field:{f}" for r in pack.rules for f in r.fields if f.startswith("trend__")})
     for atom in atoms:
         find(atom)
     for rule in pack.rules:

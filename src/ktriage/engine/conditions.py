@@ -171,6 +171,10 @@ def parse_condition(node: Any, ctx: ParseContext, negated: bool = False) -> Cond
         if key == "any":
             return AnyOf(parsed)
         return NoneOf(parsed)
+    if "trend" in node or "streak" in node:
+        from .trends import parse_trend  # trends builds on this module
+
+        return parse_trend(node, ctx)
     if "symptom" in node:
         cond = _parse_symptom(node, ctx)
         if negated and cond.tests:

@@ -4,12 +4,14 @@ numbers derived once in Python, and the words that explain each fact to a person
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
 from .models import SEVERITY_RANK, Measurements, Report, Severity
 from .reader import Reader, TextReading
+from .trends import Trend, baseline_from_history, compute, timeline
 from .vocabulary import Vocabulary, normalise
 
 # Derived values are rounded once, here: 117.6 kg against 98 kg is 19.999999999999996 %
@@ -52,6 +54,9 @@ class Facts(NamedTuple):
     derived: dict[str, float]
     unrecognized: tuple[str, ...]
     readings: tuple[TextReading, ...] = ()
+    # field -> its words in ``because`` when the report alone cannot say them (values
+    # taken from earlier check-ins); None for a report without history
+    notes: dict[str, str] | None = None
 
 
 def derive(report: Report) -> dict[str, float]:
@@ -109,7 +114,12 @@ def news2_vitals(m: Measurements) -> int:
     return points
 
 
-def extract(report: Report, reader: Reader, negated_codes: frozenset[str]) -> Facts:
+def extract(
+    report: Report,
+    reader: Reader,
+    negated_codes: frozenset[str],
+    trends: tuple[Trend, ...] = (),
+) -> Facts:
     # Written for speed (it runs on every evaluation): positional NamedTuples, no
     # enum properties, one pass over each part of the report.
     read = reader.read
@@ -180,7 +190,43 @@ def extract(report: Report, reader: Reader, negated_codes: frozenset[str]) -> Fa
         for fact in symptoms:
             if fact.code in negated_codes:
                 context[f"has__{fact.code}"] = 1
-    return Facts(tuple(symptoms), context, derived, tuple(unrecognized), tuple(readings))
+    notes = _history_facts(report, reader, trends, context, derived) if report.history else None
+    return Facts(tuple(symptoms), context, derived, tuple(unrecognized), tuple(readings), notes)
+
+
+def _history_facts(
+    report: Report,
+    reader: Reader,
+    trends: tuple[Trend, ...],
+    context: dict[str, Any],
+    derived: dict[str, float],
+) -> dict[str, str]:
+    """What earlier check-ins add to the context: the baseline weight on file when the
+    report gives none, and the value of every trend the pack tests. Returns the words that
+    explain them."""
+    now = report.reported_at or dt.datetime.now(dt.UTC)
+    entries = timeline(report, reader, now)
+    notes: dict[str, str] = {}
+    m = report.measurements
+    if m.baseline_weight_kg is None:
+        found = baseline_from_history(entries)
+        if found is not None:
+            baseline, where = found
+            context["baseline_weight_kg"] = baseline
+            notes["baseline_weight_kg"] = f"baseline weight {_num(baseline)} kg ({where})"
+            if m.weight_kg is not None:
+                pct = round((m.weight_kg - baseline) / baseline * 100, DERIVED_PRECISION) + 0.0
+                context["weight_change_pct"] = derived["weight_change_pct"] = pct
+                sign = "+" if pct > 0 else ""
+                notes["weight_change_pct"] = (
+                    f"weight change from baseline {sign}{_num(pct)} % ({_num(m.weight_kg)} kg"
+                    f" now, {_num(baseline)} kg at baseline: {where})"
+                )
+    for trend in trends:
+        got = compute(trend, entries)
+        if got is not None:
+            context[trend.field], notes[trend.field] = got
+    return notes
 
 
 # -- explaining a fact in words ------------------------------------------------------------

@@ -7,6 +7,7 @@ plain words; pydantic's own wording and tracebacks never reach a user.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
 import json
 import re
@@ -15,11 +16,27 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .errors import MAX_ERRORS, FieldError, InvalidReport
-from .models import NUMERIC_FIELDS, Measurements, Report, Route, Severity, Symptom, Treatment
+from .models import (
+    MAX_HISTORY_DAYS,
+    NUMERIC_FIELDS,
+    CheckIn,
+    Measurements,
+    Report,
+    Route,
+    Severity,
+    Symptom,
+    Treatment,
+)
 
 # Which model sits under which key, so an unknown key can be matched to its siblings.
 _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
-    Report: {"symptoms": Symptom, "measurements": Measurements, "treatment": Treatment},
+    Report: {
+        "symptoms": Symptom,
+        "measurements": Measurements,
+        "treatment": Treatment,
+        "history": CheckIn,
+    },
+    CheckIn: {"symptoms": Symptom, "measurements": Measurements, "treatment": Treatment},
 }
 # each model's field names, once: reading ``model_fields`` per call costs a descriptor call
 _KNOWN: dict[type[BaseModel], frozenset[str]] = {
@@ -38,6 +55,8 @@ def suggest(name: str, candidates: list[str] | set[str] | tuple[str, ...]) -> st
 def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
     """Validate ``data`` as a Report; raise ``InvalidReport`` naming every bad field."""
     if isinstance(data, Report):
+        if data.history:
+            check_history(data, data)
         return data
     given = data
     if isinstance(data, str | bytes):
@@ -56,9 +75,13 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
         ]
         raise InvalidReport(errors, given, total=len(unknown))
     try:
-        return Report.model_validate(data)
+        report = Report.model_validate(data)
     except ValidationError as exc:
         first = exc
+    else:
+        if report.history:
+            check_history(report, given)
+        return report
     # Values with units or words ("176 lb", "two weeks", "IV drip") fail strict validation;
     # only then are they read, so a report of plain numbers never pays for it.
     read, unit_errors = _read_units(data, first)
@@ -73,6 +96,8 @@ def parse_report(data: Report | dict[str, Any] | str | bytes) -> Report:
     if unit_errors:
         errors = [FieldError(f, m) for f, m in unit_errors.items()]
         raise InvalidReport(errors, given)
+    if report.history:
+        check_history(report, given)
     return report
 
 
@@ -127,6 +152,33 @@ def _read_units(
             parent = parent[part]
         parent[loc[-1]] = value
     return read, problems
+
+
+def check_history(report: Report, given: object) -> None:
+    """Earlier check-ins must be earlier than the report, and within the span kept."""
+    now = report.reported_at or dt.datetime.now(dt.UTC)
+    oldest = now - dt.timedelta(days=MAX_HISTORY_DAYS)
+    errors: list[FieldError] = []
+    for i, entry in enumerate(report.history):
+        when = entry.reported_at
+        if when > now:
+            said = "the report's reported_at" if report.reported_at else "now (the report's time)"
+            errors.append(
+                FieldError(
+                    f"history.{i}.reported_at",
+                    f"is later than {said}: history holds earlier check-ins only",
+                )
+            )
+        elif when < oldest:
+            errors.append(
+                FieldError(
+                    f"history.{i}.reported_at",
+                    f"is more than {MAX_HISTORY_DAYS} days before the report; leave older"
+                    " check-ins out",
+                )
+            )
+    if errors:
+        raise InvalidReport(errors, given)
 
 
 def _unknown_fields(data: dict[str, Any], root: type[BaseModel]) -> list[tuple[str | int, ...]]:

@@ -5,11 +5,12 @@ Field names here are the JSON API; renaming one is a breaking change.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 class _Words(enum.StrEnum):
@@ -186,17 +187,84 @@ class Treatment(BaseModel):
     hours_since_dose: _number("hours_since_dose") = None  # type: ignore[valid-type]
 
 
+# A report may be dated a little ahead of this machine's clock (a phone's clock drifts);
+# further ahead is a mistake.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+# Bounds on the earlier check-ins a report carries (and a store hands to the engine): no
+# shipped trend looks further back than 180 days.
+MAX_HISTORY = 200
+MAX_HISTORY_DAYS = 366
+
+
+def _instant(value: Any) -> dt.datetime:
+    """An ISO 8601 date-time with a UTC offset, or a date (midnight UTC), as an aware
+    datetime. A date-time without an offset is refused: its instant is unknown."""
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, dt.date):
+        when = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                day = dt.date.fromisoformat(text)
+                when = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+            else:
+                when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"must be an ISO 8601 date-time with a UTC offset"
+                f" (2026-11-02T09:30:00+01:00) or a date (2026-11-02), got {value[:40]!r}"
+            ) from None
+    else:
+        kind = "a number" if isinstance(value, int | float) else type(value).__name__
+        raise ValueError(f"must be an ISO 8601 date-time or date as text (got {kind})")
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(
+            "needs a UTC offset (2026-11-02T09:30:00+01:00 or ...Z): without one the"
+            " instant is unknown"
+        )
+    return when
+
+
+def _report_instant(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    when = _instant(value)
+    if when > dt.datetime.now(dt.UTC) + CLOCK_SKEW:
+        raise ValueError(f"is in the future ({when.isoformat()}); check the clock or the date")
+    return when
+
+
+Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
+
+
+class CheckIn(BaseModel):
+    """An earlier check-in of the same patient: when, and what was reported then."""
+
+    model_config = _STRICT
+
+    reported_at: Instant
+    symptoms: list[Symptom] = Field(default_factory=list, max_length=100)
+    measurements: Measurements = Measurements()
+    treatment: Treatment = Treatment()
+
+
 class Report(BaseModel):
     """What was reported at one check-in. Every field is optional but a symptom's name."""
 
     model_config = _STRICT
 
     patient_id: Annotated[str | None, Field(max_length=128)] = None
+    # when: default, the moment it is triaged (not written back into the report)
+    reported_at: Annotated[dt.datetime | None, BeforeValidator(_report_instant)] = None
     age_years: _number("age_years") = None  # type: ignore[valid-type]
     symptoms: list[Symptom] = Field(default_factory=list, max_length=100)
     # shared defaults: frozen models, never copied (a factory costs a Python call each)
     measurements: Measurements = Measurements()
     treatment: Treatment = Treatment()
+    # earlier check-ins, in any order, for callers that keep their own store
+    history: list[CheckIn] = Field(default_factory=list, max_length=MAX_HISTORY)
 
 
 class SourceRef(BaseModel):

@@ -113,7 +113,7 @@ class Engine:
         Raises ``InvalidReport`` naming each bad field.
         """
         valid = parse_report(report)
-        facts = extract(valid, self.reader, self._compiled.negated_codes)
+        facts = extract(valid, self.reader, self._compiled.negated_codes, self._compiled.trends)
         hits = self._decider.decide(facts)
         return self._assembler.result(valid, facts, hits)
 
