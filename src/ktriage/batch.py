@@ -22,11 +22,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import IO
 
 from .engine.errors import FieldError, InvalidReport, KtriageError
 from .engine.models import Escalation
+from .engine.intake import parse_report
+from .engine.models import Result
 from .engine.triage import Engine
+from .history.base import HistoryStore
 
 CHUNK_LINES = 1_000
 # Starting worker processes costs about as much as triaging tens of thousands of lines in
@@ -82,7 +86,10 @@ def error_record(line: int, exc: KtriageError) -> dict[str, object]:
 Line = bytes | str | None  # None: the line was longer than MAX_LINE_BYTES
 
 
-def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
+def triage_chunk(
+    engine: Engine, lines: list[tuple[int, Line]], store: HistoryStore | None = None
+) -> Chunk:
+    evaluate = engine.evaluate if store is None else partial(_check_in, store, engine)
     out: list[str] = []
     bad: list[int] = []
     levels = [0] * len(Escalation)
@@ -96,7 +103,7 @@ def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
                 )
             if not text.strip():
                 raise InvalidReport([FieldError("", "empty line; expected a report (JSON object)")])
-            result = engine.evaluate(text)
+            result = evaluate(text)
             levels[result.escalation.rank] += 1
             out.append(f'{{"line":{number},' + result.model_dump_json()[1:])
         except KtriageError as exc:
@@ -106,6 +113,14 @@ def triage_chunk(engine: Engine, lines: list[tuple[int, Line]]) -> Chunk:
     # Valid JSON, but line breaks to JavaScript and to str.splitlines(): always escaped.
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return Chunk(text, len(lines), size, tuple(bad), tuple(levels))
+
+
+def _check_in(store: HistoryStore, engine: Engine, text: bytes | str) -> Result:
+    """Triage one line; a report with a patient_id through the store (read and record)."""
+    report = parse_report(text)
+    if report.patient_id is None:
+        return engine.evaluate(report)
+    return store.check_in(engine, report)
 
 
 def read_lines(stream: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
@@ -226,11 +241,21 @@ def run_batch(
     workers: int | None = None,
     progress: Callable[[Chunk], object] | None = None,
     first_line: int = 1,
+    store: HistoryStore | None = None,
 ) -> BatchStats:
     """Triage ``lines`` (numbered from ``first_line``) and hand the output to ``write``
-    chunk by chunk: each chunk is whole lines."""
+    chunk by chunk: each chunk is whole lines.
+
+    With a ``store``, lines run one at a time in this process, and each line's output is
+    written as soon as its check-in is committed: every line written is in the store.
+    """
     stats = BatchStats()
-    for chunk in triage_lines(lines, engine, workers=workers, first_line=first_line):
+    chunks = (
+        triage_lines(lines, engine, workers=workers, first_line=first_line)
+        if store is None
+        else (triage_chunk(engine, c, store) for c in chunked(lines, 1, first_line))
+    )
+    for chunk in chunks:
         write(chunk.text)
         stats.add(chunk)
         if progress is not None:

@@ -18,6 +18,8 @@ from typing import IO, Any, NoReturn, TextIO
 import click
 
 from . import Engine, InvalidReport, KtriageError, Report, Result
+from .cli_history import history as history_group
+from .cli_history import history_option, open_history
 from .cli_pack import (
     EXIT_USAGE,
     Problem,
@@ -254,6 +256,7 @@ def _show_result(result: Result, report: Report | None, engine: Engine, shown: S
     type=click.Choice(LEVELS, case_sensitive=False),
     help="Exit 3 when the level is at or above this one (for scripts).",
 )
+@history_option
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -266,6 +269,7 @@ def check(
     quiet: bool,
     explain: bool,
     fail_on: str | None,
+    history: str | None,
     **flags: Any,
 ) -> None:
     """Triage one report, from flags or JSON.
@@ -298,7 +302,7 @@ def check(
             from .engine.intake import parse_report
 
             report = parse_report(input_file.read())
-            result = engine.evaluate(report)
+            result = _evaluate(ctx, engine, report, history)
         elif fhir_file is not None:
             fhir = fhir_module(
                 "--fhir: reading FHIR needs the fhir extra: pip install 'ktriage[fhir]'"
@@ -312,7 +316,7 @@ def check(
             report = report_from_options(**given, notes=notes)
             for note in notes:
                 click.echo(f"note: --symptom {note}", err=True)
-            result = engine.evaluate(report)
+            result = _evaluate(ctx, engine, report, history)
     except InvalidReport as exc:
         _invalid(exc, "--input" if input_file else "--fhir" if fhir_file else None)
     except KtriageError as exc:
@@ -329,6 +333,21 @@ def check(
     _show_result(result, report, engine, shown)
     if fail_on is not None and result.escalation.rank >= Escalation(fail_on.lower()).rank:
         ctx.exit(EXIT_FAIL_ON)
+
+
+def _evaluate(ctx: click.Context, engine: Engine, report: Report, history: str | None) -> Result:
+    """Triage ``report``; with a store and a patient_id, with the patient's earlier
+    check-ins, recording this one."""
+    if not history:
+        return engine.evaluate(report)
+    if report.patient_id is None:
+        if ctx.get_parameter_source("history") is click.core.ParameterSource.COMMANDLINE:
+            click.echo(
+                "--history: the report has no patient_id; nothing read or recorded", err=True
+            )
+        return engine.evaluate(report)
+    with open_history(history) as store:
+        return store.check_in(engine, report)
 
 
 # -- intake --------------------------------------------------------------------------------
@@ -437,6 +456,7 @@ def intake(
     type=click.Choice(LEVELS, case_sensitive=False),
     help="Exit 3 when some line's level is at or above this one (for scripts).",
 )
+@history_option
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -445,6 +465,7 @@ def batch(
     workers: int | None,
     resume: bool,
     fail_on: str | None,
+    history: str | None,
 ) -> None:
     """Triage a JSON Lines file: one Result per input line, in order.
 
@@ -465,6 +486,9 @@ def batch(
     if resume and output == "-":
         raise click.UsageError("--resume needs --output FILE (the file to go on with)")
     engine = _engine(ctx)
+    # each line with a patient_id is triaged with, and recorded in, the store; its output
+    # line is written once its transaction has committed
+    store = open_history(history) if history else None
     done_before = errors_before = 0
     levels_before: tuple[int, ...] = (0,) * len(LEVELS)
     fd: int | None = None
@@ -511,7 +535,13 @@ def batch(
 
     try:
         stats = run_batch(
-            lines, engine, write, workers=workers, progress=count, first_line=done_before + 1
+            lines,
+            engine,
+            write,
+            workers=workers,
+            progress=count,
+            first_line=done_before + 1,
+            store=store,
         )
     except KeyboardInterrupt:
         done()
@@ -525,6 +555,8 @@ def batch(
         signal.signal(signal.SIGTERM, previous)
         if output != "-" and fd is not None:
             os.close(fd)
+        if store is not None:
+            store.close()
     done()
     total, errors = done_before + stats.lines, errors_before + stats.errors
     levels = [a + b for a, b in zip(levels_before, stats.levels, strict=True)]
@@ -785,6 +817,8 @@ def schema(which: str) -> None:
 
 # Server and FHIR-export commands, when that module is installed; it imports its heavy
 # dependencies (fastapi) inside the commands, so registering them costs nothing.
+main.add_command(history_group)
+
 try:
     from .cli_service import fhir, serve
 

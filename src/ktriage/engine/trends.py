@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -158,9 +159,7 @@ def parse_trend(node: LineDict, ctx: ParseContext) -> Condition:
                 suggest(extra[0], ["streak", "check_ins"]),
             )
         if "check_ins" not in node:
-            raise ctx.key_error(
-                "a streak needs 'check_ins', such as {at_least: 2}", node, "streak"
-            )
+            raise ctx.key_error("a streak needs 'check_ins', such as {at_least: 2}", node, "streak")
         words = describe(inner)
         digest = hashlib.sha1(repr(inner).encode()).hexdigest()[:12]
         return _register(
@@ -215,13 +214,21 @@ def parse_trend(node: LineDict, ctx: ParseContext) -> Condition:
         width = m.high - m.low
         spec = (
             FieldSpec(
-                "", "number", f"{m.label} change over {days} days (from the {start})", "%",
-                -100, 1000,
+                "",
+                "number",
+                f"{m.label} change over {days} days (from the {start})",
+                "%",
+                -100,
+                1000,
             )
             if percent
             else FieldSpec(
-                "", "number", f"{m.label} change over {days} days (from the {start})", m.unit,
-                -width, width,
+                "",
+                "number",
+                f"{m.label} change over {days} days (from the {start})",
+                m.unit,
+                -width,
+                width,
             )
         )
         name = f"trend__{m.name}__{measure}__from_{start}__{days}d"
@@ -284,9 +291,7 @@ def _codes(names: list[Any], node: LineDict, ctx: ParseContext, allow_any: bool)
     return tuple(dict.fromkeys(out))
 
 
-def _whole(
-    node: LineDict, key: str, ctx: ParseContext, low: int, high: int, required: bool
-) -> int:
+def _whole(node: LineDict, key: str, ctx: ParseContext, low: int, high: int, required: bool) -> int:
     if key not in node:
         raise ctx.key_error(f"this trend needs {key!r} (a whole number)", node, "trend")
     value = node[key]
@@ -379,9 +384,7 @@ def timeline(report: Report, reader: Reader, now: dt.datetime) -> list[Entry]:
     return out
 
 
-def _entry(
-    checkin: CheckIn | Report, reader: Reader, when: dt.datetime | None = None
-) -> Entry:
+def _entry(checkin: CheckIn | Report, reader: Reader, when: dt.datetime | None = None) -> Entry:
     at = when if when is not None else checkin.reported_at
     assert at is not None
     sev: dict[str, int] = {}
@@ -393,7 +396,9 @@ def _entry(
             if rank > sev.get(found.code, 0):
                 sev[found.code] = rank
             names.setdefault(found.code, reader.vocabulary.label(found.code).lower())
-    return Entry(at, at.date().isoformat(), sev, names, _values(checkin.measurements, checkin.treatment))
+    return Entry(
+        at, at.date().isoformat(), sev, names, _values(checkin.measurements, checkin.treatment)
+    )
 
 
 def _values(m: Measurements, t: Treatment) -> dict[str, Any]:
@@ -493,7 +498,7 @@ def _worsening(kind: Worsening, entries: Sequence[Entry]) -> tuple[float, str]:
     best: tuple[int, str, list[Entry]] | None = None
     for code in codes:
         run = _run(code, entries)
-        rises = sum(1 for a, b in zip(run, run[1:], strict=False) if b.sev[code] > a.sev[code])
+        rises = sum(1 for a, b in itertools.pairwise(run) if b.sev[code] > a.sev[code])
         if best is None or rises > best[0]:
             best = (rises, code, run)
     if best is None or best[0] == 0:
@@ -501,7 +506,7 @@ def _worsening(kind: Worsening, entries: Sequence[Entry]) -> tuple[float, str]:
             f"{_names(kind.codes, entries)} not worsening" if kind.codes else "no symptom worsening"
         )
     rises, code, run = best
-    steps = [run[0]] + [b for a, b in zip(run, run[1:], strict=False) if b.sev[code] > a.sev[code]]
+    steps = [run[0]] + [b for a, b in itertools.pairwise(run) if b.sev[code] > a.sev[code]]
     said = ", ".join(f"{_SEVERITY_WORDS[e.sev[code]]} on {e.day}" for e in steps)
     return float(rises), f"{entries[-1].names[code]} worse at consecutive check-ins: {said}"
 

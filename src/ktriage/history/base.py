@@ -107,7 +107,7 @@ class HistoryStore(ABC):
                 ],
                 report,
             )
-        when = valid.reported_at or dt.datetime.now(dt.UTC)
+        when = valid.reported_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
         start = sort_key(when - dt.timedelta(days=MAX_HISTORY_DAYS))
         with self.transaction() as tx:
             tx.lock(valid.patient_id)
@@ -152,13 +152,13 @@ def now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def open_store(target: str, *, timeout: float = 5.0) -> HistoryStore:
+def open_store(target: str, *, timeout: float = 5.0, create: bool = True) -> HistoryStore:
     """The store at ``target``: a ``postgresql://`` URL, or the path of an SQLite file
-    (created, readable by its owner only, when it does not exist)."""
+    (created, readable by its owner only, when it does not exist and ``create``)."""
     if target.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
         return PostgresStore(target, timeout=timeout)
     from .sqlite import SqliteStore
 
-    return SqliteStore(target, timeout=timeout)
+    return SqliteStore(target, timeout=timeout, create=create)

@@ -74,9 +74,7 @@ class PostgresStore(HistoryStore):
         self.timeout = timeout
         self._lock = threading.Lock()  # one connection, shared by this process's threads
         try:
-            self._conn = psycopg.connect(
-                url, connect_timeout=max(1, int(timeout)), autocommit=True
-            )
+            self._conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)), autocommit=True)
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL store: cannot connect ({_reason(exc)})") from None
         try:

@@ -61,7 +61,9 @@ class _Tx:
 
 
 class SqliteStore(HistoryStore):
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 5.0, create: bool = True
+    ) -> None:
         self.path = Path(path)
         self.timeout = timeout
         self._lock = threading.Lock()  # one connection, shared by this process's threads
@@ -70,6 +72,8 @@ class SqliteStore(HistoryStore):
         if not folder.is_dir():
             raise StoreError(f"{shown}: the folder {str(folder)!r} does not exist")
         created = False
+        if not self.path.exists() and not create:
+            raise StoreError(f"{shown}: no such history store")
         if not self.path.exists():
             try:
                 os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
