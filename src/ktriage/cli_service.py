@@ -22,6 +22,7 @@ from .cli_pack import (
     since_utc,
     skipped_line,
 )
+from .history.base import StoreError
 
 _SERVER_MODULES = {"fastapi", "uvicorn", "starlette", "anyio", "h11"}
 _NO_FHIR = "FHIR support needs the fhir extra: pip install 'ktriage[fhir]'"
@@ -60,6 +61,8 @@ def _serve(
         )
     except RulePackError as exc:
         raise Problem(f"cannot start: {exc}") from None
+    except StoreError as exc:
+        raise Problem(f"--history: {exc}") from None
     except JwtUnavailable as exc:
         raise Problem(str(exc)) from None
     except (OSError, ValueError) as exc:  # the JWKS file cannot be read or is not JSON
@@ -123,6 +126,13 @@ def _limits(func: Any) -> Any:
             default=30.0,
             show_default=True,
             help="Seconds a client has to send its whole request body (else 408).",
+        ),
+        click.option(
+            "--history",
+            metavar="PATH|URL",
+            envvar="KTRIAGE_HISTORY",
+            help="The check-in store behind /v1/patients/{id}/check-ins: an SQLite file or a"
+            " postgresql:// URL (default: $KTRIAGE_HISTORY; without one those routes say 404).",
         ),
         click.option(
             "--max-connections",

@@ -64,6 +64,7 @@ def run(
     header_timeout: float = HEADER_TIMEOUT,
     body_timeout: float = BODY_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    history: str | None = None,
 ) -> None:
     """Load the rule pack (a broken pack raises ``RulePackError``), then serve until stopped.
 
@@ -77,12 +78,18 @@ def run(
     from .protocol import BACKLOG, guarded_protocol
 
     jwt = CdsJwt(cds_jwks, cds_issuers) if cds_jwks else None
+    store = None
+    if history:
+        from ..history import open_store
+
+        store = open_store(history)  # StoreError: one line, before anything listens
     app = create_app(
         rules=rules,
         cds_origins=cds_origins,
         cds_jwt=jwt,
         docs=docs,
         body_timeout=body_timeout,
+        history=store,
     )
     config = dict(LOG_CONFIG)
     if not access_log:
@@ -103,5 +110,9 @@ def run(
             proxy_headers=False,
         )
     )
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it caught
-        server.run()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it caught
+            server.run()
+    finally:
+        if store is not None:
+            store.close()

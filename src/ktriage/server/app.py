@@ -37,6 +37,7 @@ from ..engine.catalogue import rule_summary
 from ..engine.errors import MAX_ERRORS
 from ..engine.intake import json_type, load_json, suggest
 from ..engine.models import Reading, RulePackInfo
+from ..history.base import HistoryStore, StoreError
 from .cds_access import CdsCors, CdsJwt
 
 access_log = logging.getLogger("ktriage.server.access")
@@ -383,12 +384,14 @@ def create_app(
     cds_jwt: CdsJwt | None = None,
     body_timeout: float = BODY_TIMEOUT,
     docs: bool = False,
+    history: HistoryStore | None = None,
 ) -> FastAPI:
     """The ktriage HTTP app over ``engine`` (or one loaded from ``rules``, default pack).
 
     Loading happens here, once: a broken pack raises ``RulePackError`` and no app is made.
     ``cds_origins``: the origins browser CDS clients may call from (CORS, CDS routes only;
     default any). ``cds_jwt``: verify the CDS client's JWT on the CDS routes (default off).
+    ``history``: the check-in store behind ``/v1/patients/{id}/check-ins`` (404 without).
     ``docs=True`` serves the Swagger UI at ``/docs`` (it loads its script from a CDN, so
     it is off unless asked for); ``/openapi.json`` is always served.
     """
@@ -514,6 +517,67 @@ def create_app(
             part = items[start : start + BATCH_SLICE]
             results += await run_cpu(_evaluate_all, engine, part, start)
         return JSONResponse({"results": results})
+
+    def _no_store() -> JSONResponse:
+        return error_response(
+            404, [FieldError("", "this service keeps no check-ins (start it with --history)")]
+        )
+
+    def _bad_patient(patient_id: str) -> JSONResponse | None:
+        if not patient_id.strip() or len(patient_id) > 128:
+            return error_response(
+                422, [FieldError("patient_id", "must be 1 to 128 characters in the path")]
+            )
+        return None
+
+    @app.post(
+        "/v1/patients/{patient_id}/check-ins",
+        response_model=Result,
+        responses=_ERRORS,
+        summary="Triage a check-in with the patient's earlier ones, and record it",
+        openapi_extra=_report_body({"$ref": "#/components/schemas/Report"}),
+    )
+    async def check_in(patient_id: str, request: Request) -> Any:
+        if history is None:
+            return _no_store()
+        bad = _bad_patient(patient_id)
+        if bad is not None:
+            return bad
+        body = await request.body()
+        try:
+            data = await run_cpu(load_json, body)
+            if not isinstance(data, dict):
+                raise InvalidReport(
+                    [FieldError("", f"a report must be a JSON object, got {json_type(data)}")],
+                    data,
+                )
+            given = data.get("patient_id", patient_id)
+            if given != patient_id:
+                raise InvalidReport(
+                    [FieldError("patient_id", "differs from the patient in the path")], data
+                )
+            result = await run_cpu(history.check_in, engine, {**data, "patient_id": patient_id})
+        except InvalidReport as exc:
+            return invalid_response(exc)
+        except StoreError as exc:
+            return error_response(503, [FieldError("", str(exc))])
+        return JSONResponse(result.model_dump(mode="json"))
+
+    @app.get(
+        "/v1/patients/{patient_id}/check-ins",
+        summary="A patient's check-ins, oldest first, each with the level it got",
+    )
+    async def list_check_ins(patient_id: str) -> Any:
+        if history is None:
+            return _no_store()
+        bad = _bad_patient(patient_id)
+        if bad is not None:
+            return bad
+        try:
+            records = await run_cpu(lambda: [r.as_json() for r in history.records(patient_id)])
+        except StoreError as exc:
+            return error_response(503, [FieldError("", str(exc))])
+        return JSONResponse({"check_ins": records})
 
     @app.get("/v1/rules", response_model=RuleList, summary="The rules of the loaded pack")
     async def list_rules() -> Any:
