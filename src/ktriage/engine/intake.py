@@ -40,7 +40,7 @@ _CHILDREN: dict[type[BaseModel], dict[str, type[BaseModel]]] = {
 }
 # each model's field names, once: reading ``model_fields`` per call costs a descriptor call
 _KNOWN: dict[type[BaseModel], frozenset[str]] = {
-    m: frozenset(m.model_fields) for m in (Report, Symptom, Measurements, Treatment)
+    m: frozenset(m.model_fields) for m in (Report, CheckIn, Symptom, Measurements, Treatment)
 }
 _ENUM_FIELDS = {"severity": Severity, "route": Route}
 _QUOTED_NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
