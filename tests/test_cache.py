@@ -110,3 +110,13 @@ def test_cache_tells_apart_which_fields_are_present(path: Path) -> None:
     uncached = Engine.load(path, cache_size=0)
     for report in _sparse_reports(1500, seed=8):
         assert cached.evaluate(report) == uncached.evaluate(report), report
+
+
+def test_cached_equals_uncached_on_reports_with_history() -> None:
+    from .test_trends import random_histories
+
+    cached = Engine.load(default_pack_path())
+    uncached = Engine.load(default_pack_path(), cache_size=0)
+    for i, report in enumerate(random_histories(cached, 400, seed=5)):
+        assert cached.evaluate(report) == uncached.evaluate(report), f"report {i} differs"
+    assert cached.cache_info().hits > cached.cache_info().misses
