@@ -72,7 +72,10 @@ def history() -> None:
     help="Output format: text for people, json (a list) for programs.",
 )
 def history_show(patient_id: str, history: str, fmt: str) -> None:
-    """A patient's check-ins, oldest first, each with the level it got."""
+    """A patient's check-ins, oldest first, each with the level it got.
+
+    Example: ktriage history show p-17 --history checkins.db --format json
+    """
     with open_history(history, create=False) as store:
         try:
             records = list(store.records(patient_id))
@@ -95,7 +98,10 @@ def history_show(patient_id: str, history: str, fmt: str) -> None:
 @history.command("export")
 @_store_option
 def history_export(history: str) -> None:
-    """Every stored check-in as JSON Lines, by patient, oldest first."""
+    """Every stored check-in as JSON Lines, by patient, oldest first.
+
+    Example: ktriage history export --history checkins.db > checkins.jsonl
+    """
     with open_history(history, create=False) as store:
         try:
             for r in store.records():
@@ -108,7 +114,10 @@ def history_export(history: str) -> None:
 @click.argument("patient_id")
 @_store_option
 def history_forget(patient_id: str, history: str) -> None:
-    """Erase every check-in of a patient."""
+    """Erase every check-in of a patient.
+
+    Example: ktriage history forget p-17 --history checkins.db
+    """
     with open_history(history, create=False) as store:
         try:
             count = store.forget(patient_id)
