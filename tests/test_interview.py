@@ -176,6 +176,7 @@ def test_full_interview(interview: Interview) -> None:
         },
         "age_years": 67.0,
         "treatment": {"route": "nasal_spray", "hours_since_dose": 4.0},
+        "history": [],
     }
 
 

@@ -82,7 +82,8 @@ BAD = [
     (
         {"zzz": 1},
         "zzz",
-        "unknown field; known fields: patient_id, age_years, symptoms, measurements, treatment",
+        "unknown field; known fields: patient_id, reported_at, age_years, symptoms,"
+        " measurements, treatment, history",
     ),
     ({"symptoms": [{}]}, "symptoms.0.name", "is required"),
     ({"symptoms": [{"name": ""}]}, "symptoms.0.name", "must not be empty"),

@@ -419,4 +419,4 @@ def rule_text(rule: Rule, pack: RulePack) -> str:
 def report_dict(report: Report) -> dict[str, Any]:
     """A report as JSON without the parts that were not given (for reading and for --save)."""
     data = report.model_dump(mode="json", exclude_none=True)
-    return {k: v for k, v in data.items() if v != {}}
+    return {k: v for k, v in data.items() if v != {} and (k != "history" or v)}

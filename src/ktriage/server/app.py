@@ -169,6 +169,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "The body is not JSON (application/json)."},
     422: {"model": ErrorBody, "description": "Invalid input: one message per bad field."},
 }
+_STORE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"model": ErrorBody, "description": "The service keeps no check-ins (no --history)."},
+    503: {"model": ErrorBody, "description": "The check-in store failed (e.g. locked)."},
+}
 
 
 def _report_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -431,6 +436,17 @@ def create_app(
         response = error_response(exc.status_code, [FieldError("", str(exc.detail))])
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # Starlette names only the first route's methods; a path served by two routes
+            # (GET and POST of the check-ins) supports both
+            path = request.url.path
+            methods: set[str] = set()
+            for route in app.routes:
+                regex = getattr(route, "path_regex", None)
+                if regex is not None and regex.match(path):
+                    methods |= getattr(route, "methods", None) or set()
+            if methods:
+                response.headers["allow"] = ", ".join(sorted(methods))
         return response
 
     report_schema = Report.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -533,7 +549,7 @@ def create_app(
     @app.post(
         "/v1/patients/{patient_id}/check-ins",
         response_model=Result,
-        responses=_ERRORS,
+        responses=_STORE_ERRORS,
         summary="Triage a check-in with the patient's earlier ones, and record it",
         openapi_extra=_report_body({"$ref": "#/components/schemas/Report"}),
     )
@@ -566,6 +582,7 @@ def create_app(
     @app.get(
         "/v1/patients/{patient_id}/check-ins",
         summary="A patient's check-ins, oldest first, each with the level it got",
+        responses={k: v for k, v in _STORE_ERRORS.items() if k in (404, 422, 503)},
     )
     async def list_check_ins(patient_id: str) -> Any:
         if history is None:
