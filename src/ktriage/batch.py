@@ -26,9 +26,8 @@ from functools import partial
 from typing import IO
 
 from .engine.errors import FieldError, InvalidReport, KtriageError
-from .engine.models import Escalation
 from .engine.intake import parse_report
-from .engine.models import Result
+from .engine.models import Escalation, Result
 from .engine.triage import Engine
 from .history.base import HistoryStore
 
