@@ -219,7 +219,7 @@
       const input = el("input", { type: "radio", name, value: level, id });
       if (keep === level) input.checked = true;
       box.append(
-        el("label", { class: "choice", for: id }, input, " ", el("strong", {}, level), " – " + words[level]),
+        el("label", { class: "choice", for: id }, input, el("span", {}, el("strong", {}, level), " – " + words[level])),
       );
     }
   }
@@ -545,13 +545,13 @@
     return list;
   }
 
-  function adviceCard(a, folded) {
+  function adviceCard(a) {
     const card = el("article", { class: `advice level-edge-${a.escalation}` });
-    card.append(el("h4", {}, a.title, el("span", { class: "lvl" }, " · " + LEVEL_NAMES[a.escalation])));
+    card.append(el("h3", {}, a.title, el("span", { class: "lvl" }, " · " + LEVEL_NAMES[a.escalation])));
     if (a.superseded_by) card.append(el("p", { class: "hint" }, `Covered by ${a.superseded_by}.`));
     card.append(el("p", {}, el("strong", {}, "Staff: "), a.action));
     card.append(el("p", {}, el("strong", {}, "Tell the caller: "), a.guidance));
-    const why = el("details", { class: "why" }, el("summary", {}, folded ? "Why, and sources" : "Why, and sources"));
+    const why = el("details", { class: "why" }, el("summary", {}, "Why, and sources"));
     why.append(el("ul", {}, ...a.because.map((b) => el("li", {}, b))));
     why.append(sourceList(a.sources));
     card.append(why);
@@ -572,7 +572,7 @@
     body.append(banner);
     const top = result.advice.filter((a) => a.superseded_by === null && a.escalation === result.escalation);
     const rest = result.advice.filter((a) => !top.includes(a));
-    for (const a of top) body.append(adviceCard(a, false));
+    for (const a of top) body.append(adviceCard(a));
     if (result.unrecognized.length) {
       body.append(
         el("p", { class: "unread" }, el("strong", {}, "Not recognised (a clinician reads these): "), result.unrecognized.map((u) => `“${u}”`).join(", ")),
@@ -580,7 +580,7 @@
     }
     if (rest.length) {
       const more = el("details", { class: "more" }, el("summary", {}, `Other advice (${rest.length})`));
-      for (const a of rest) more.append(adviceCard(a, true));
+      for (const a of rest) more.append(adviceCard(a));
       body.append(more);
     }
     if (result.readings.length) {
