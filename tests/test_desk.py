@@ -18,9 +18,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's TestClient warns that it wants httpx2
     from fastapi.testclient import TestClient
 
-from ktriage import Engine  # noqa: E402
-from ktriage.interview import Interview, severity_help  # noqa: E402
-from ktriage.server import create_app  # noqa: E402
+from ktriage import Engine
+from ktriage.interview import Interview, severity_help
+from ktriage.server import create_app
 
 DESK_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -139,7 +139,11 @@ def test_severity_words_are_the_intakes() -> None:
         "mild (relieved by rest), moderate (limits daily activities) or severe"
         " (stops them looking after themselves)"
     )
-    assert severity_help("headache") == severity_help(None) == (
-        "mild (noticeable, not in the way), moderate (gets in the way of what they do) or"
-        " severe (the worst they have had, or they cannot carry on)"
+    assert (
+        severity_help("headache")
+        == severity_help(None)
+        == (
+            "mild (noticeable, not in the way), moderate (gets in the way of what they do) or"
+            " severe (the worst they have had, or they cannot carry on)"
+        )
     )

@@ -120,8 +120,11 @@ def add_desk_routes(app: FastAPI, engine: Engine) -> None:
     async def static_file(name: str) -> Response:
         found = static.get(name)
         if found is None:
-            return Response(b'{"errors":[{"field":"","message":"Not Found"}]}', 404,
-                            media_type="application/json")
+            return Response(
+                b'{"errors":[{"field":"","message":"Not Found"}]}',
+                404,
+                media_type="application/json",
+            )
         return Response(found[0], media_type=found[1])
 
     config: dict[str, Any] = {}
