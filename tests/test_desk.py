@@ -147,3 +147,12 @@ def test_severity_words_are_the_intakes() -> None:
             " severe (the worst they have had, or they cannot carry on)"
         )
     )
+
+
+def test_a_yes_on_the_checklist_triages_as_an_emergency(client: TestClient) -> None:
+    # on a yes the page sends the red flag's label as the symptom, as `ktriage intake` does
+    for flag in client.get("/v1/desk").json()["red_flags"]:
+        r = client.post("/v1/triage", json={"symptoms": [{"name": flag["label"]}]})
+        assert r.status_code == 200
+        assert r.json()["escalation"] == "emergency", flag["code"]
+        assert r.json()["red_flags"] == [f"red_flag.{flag['code']}"], flag["code"]
