@@ -280,17 +280,27 @@ _MEASUREMENT_PARSERS = {
     "fasting_glucose_mg_dl": lambda field, text: parse_glucose(text),
 }
 # How bad a symptom is, in words that fit it: fatigue has its own grades (CTCAE), other
-# symptoms are asked about by how much they get in the way.
-_SEVERITY_HELP = {
-    "fatigue": (
-        "mild (relieved by rest), moderate (limits daily activities) or severe"
-        " (stops them looking after themselves)"
-    ),
+# symptoms are asked about by how much they get in the way. The desk page shows the same.
+SEVERITY_WORDS: dict[str, dict[Severity, str]] = {
+    "fatigue": {
+        Severity.MILD: "relieved by rest",
+        Severity.MODERATE: "limits daily activities",
+        Severity.SEVERE: "stops them looking after themselves",
+    },
 }
-_SEVERITY_HELP_ANY = (
-    "mild (noticeable, not in the way), moderate (gets in the way of what they do) or"
-    " severe (the worst they have had, or they cannot carry on)"
-)
+SEVERITY_WORDS_ANY: dict[Severity, str] = {
+    Severity.MILD: "noticeable, not in the way",
+    Severity.MODERATE: "gets in the way of what they do",
+    Severity.SEVERE: "the worst they have had, or they cannot carry on",
+}
+
+
+def severity_help(code: str | None) -> str:
+    """The three grades in words that fit the symptom ``code`` (any symptom when None)."""
+    words = SEVERITY_WORDS.get(code or "", SEVERITY_WORDS_ANY)
+    mild, moderate, severe = (f"{s.value} ({words[s]})" for s in Severity)
+    return f"{mild}, {moderate} or {severe}"
+
 
 Conversation = Generator[Question, str, Outcome]
 
@@ -349,7 +359,7 @@ class Interview:
                 symptoms.append(symptom)
                 continue
             read_as = ", ".join(self.vocabulary.label(f.code).lower() for f in reading.found)
-            help_text = _SEVERITY_HELP.get(reading.found[0].code, _SEVERITY_HELP_ANY)
+            help_text = severity_help(reading.found[0].code)
             default = "severe" if any(f.severe for f in reading.found) else "moderate"
             symptom["severity"] = (
                 yield from self._ask(

@@ -39,6 +39,7 @@ from ..engine.intake import json_type, load_json, suggest
 from ..engine.models import Reading, RulePackInfo
 from ..history.base import HistoryStore, StoreError
 from .cds_access import CdsCors, CdsJwt
+from .web import DESK_CSP, add_desk_routes, desk_path
 
 access_log = logging.getLogger("ktriage.server.access")
 error_log = logging.getLogger("ktriage.server.error")
@@ -226,7 +227,8 @@ class Guard:
       fetch from any web page would otherwise reach the service without a CORS check;
     * caps request bodies at ``max_body`` bytes (413), by Content-Length and as streamed,
       and the time to receive them at ``body_timeout`` seconds (408);
-    * adds ``SECURITY_HEADERS`` to every answer;
+    * adds ``SECURITY_HEADERS`` to every answer (the desk page's own paths get
+      ``DESK_CSP``, which lets the page load its script and style from this origin);
     * turns any exception that escapes a handler into a generic 500 JSON body (the
       exception's type is logged, never its message, which may quote patient data); a
       client that hangs up is no error: the access line shows 499;
@@ -239,11 +241,13 @@ class Guard:
         max_body: int,
         body_timeout: float = BODY_TIMEOUT,
         docs_path: str | None = None,
+        desk: bool = False,
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.docs_path = docs_path
+        self.desk = desk
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -251,7 +255,14 @@ class Guard:
             return
         start = time.perf_counter()
         status = {"code": 500, "started": False}
-        csp = DOCS_CSP if scope["path"] == self.docs_path else None
+        path = scope["path"]
+        csp = (
+            DOCS_CSP
+            if path == self.docs_path
+            else DESK_CSP
+            if self.desk and desk_path(path)
+            else None
+        )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -390,6 +401,7 @@ def create_app(
     body_timeout: float = BODY_TIMEOUT,
     docs: bool = False,
     history: HistoryStore | None = None,
+    desk: bool = True,
 ) -> FastAPI:
     """The ktriage HTTP app over ``engine`` (or one loaded from ``rules``, default pack).
 
@@ -398,7 +410,8 @@ def create_app(
     default any). ``cds_jwt``: verify the CDS client's JWT on the CDS routes (default off).
     ``history``: the check-in store behind ``/v1/patients/{id}/check-ins`` (404 without).
     ``docs=True`` serves the Swagger UI at ``/docs`` (it loads its script from a CDN, so
-    it is off unless asked for); ``/openapi.json`` is always served.
+    it is off unless asked for); ``/openapi.json`` is always served. ``desk=True`` (the
+    default) serves the triage desk page at ``/`` (see ``ktriage.server.web``).
     """
     if engine is None:
         engine = Engine.load(rules)
@@ -418,6 +431,7 @@ def create_app(
         max_body=max_body_bytes,
         body_timeout=body_timeout,
         docs_path="/docs" if docs else None,
+        desk=desk,
     )
     if cds_origins:
         app.add_middleware(CdsCors, origins=cds_origins)  # outermost: answers preflights
@@ -656,6 +670,8 @@ def create_app(
     from .cds import add_cds_routes
 
     add_cds_routes(app, engine, cds_jwt)
+    if desk:
+        add_desk_routes(app, engine)
     return app
 
 
