@@ -166,6 +166,46 @@ def test_low_oxygen_with_sleepiness_hides_the_expected_effect_text(shipped: Engi
     }
 
 
+def test_a_red_flag_hides_the_rules_it_names_even_on_another_symptom(shipped: Engine) -> None:
+    result = shipped.evaluate(
+        {"symptoms": [{"name": "chest pain"}, {"name": "anxious", "severity": "mild"}]}
+    )
+    assert [(a.rule, a.superseded_by) for a in result.advice] == [
+        ("red_flag.chest_pain", None),
+        ("anxiety.after_dose", "red_flag.chest_pain"),
+    ]
+    assert "It usually passes" not in result_text(result)
+
+
+def test_a_fall_is_hidden_by_an_anticoagulated_head_injury(shipped: Engine) -> None:
+    # the review's listed-but-shown case: the red flag cites the head injury and the
+    # blood thinner, the fall rule the fall
+    result = shipped.evaluate(
+        {"symptoms": [{"name": "I fell and hit my head and I'm on warfarin"}]}
+    )
+    flag = "head_injury.blood_thinners"
+    assert {a.rule: a.superseded_by for a in result.advice} == {
+        flag: None,
+        "falls.after_dose_or_on_blood_thinners": flag,
+        "head_injury.reported": flag,
+        "falls.reported": flag,
+        "blood_thinners.noted": flag,
+    }
+    assert "contact your provider within a day" not in result_text(result)
+
+
+def test_an_urgent_rule_still_hides_only_advice_on_a_shared_symptom(shipped: Engine) -> None:
+    result = shipped.evaluate(
+        {"symptoms": [{"name": "hearing voices"}, {"name": "spaced out", "severity": "mild"}]}
+    )
+    assert [(a.rule, a.superseded_by) for a in result.advice] == [
+        ("mind.psychotic_symptoms", None),
+        ("dissociation.reported", None),
+    ]
+    # the dissociation text no longer reads as reassurance about the voices
+    assert "Call the clinic now if you hear voices" in result_text(result)
+
+
 @pytest.mark.parametrize(
     ("symptoms", "label"),
     [
@@ -197,7 +237,8 @@ now; arrange an ECG and same-day assessment; no further dose until reviewed.
   Sources: Royal College of Physicians, National Early Warning Score (NEWS) 2, 2017 \
 <https://www.rcp.ac.uk/improving-care/resources/national-early-warning-score-news-2/>; \
 SPRAVATO (esketamine) nasal spray, US Prescribing Information \
-<https://www.accessdata.fda.gov/scripts/cder/daf/>
+<https://www.janssenlabels.com/package-insert/product-monograph/prescribing-information/\
+SPRAVATO-pi.pdf>
 """
 
 

@@ -276,18 +276,21 @@ class Assembler:
     ) -> dict[str, str]:
         """Fired rule id -> the highest fired rule that supersedes it. A rule that cites
         symptoms supersedes another that cites symptoms only when they share one, so
-        reassurance about one symptom is not hidden by a rule about another."""
+        reassurance about one symptom is not hidden by a rule about another; a red flag
+        hides every rule it names, because reassurance printed beside an emergency ("it
+        usually passes" beside chest pain) is read as permission to wait."""
         out: dict[str, str] = {}
         for rule_id in ranked:
             targets = self._supersedes.get(rule_id)
             if targets is None or rule_id in out:
                 continue
             mine = reasons[rule_id][0]
+            red_flag = self._texts[rule_id].red_flag
             for target in targets:
                 if target in out or target not in reasons:
                     continue
                 theirs = reasons[target][0]
-                if not mine or not theirs or not mine.isdisjoint(theirs):
+                if red_flag or not mine or not theirs or not mine.isdisjoint(theirs):
                     out[target] = rule_id
         return out
 
