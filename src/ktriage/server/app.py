@@ -671,7 +671,7 @@ def create_app(
 
     add_cds_routes(app, engine, cds_jwt)
     if desk:
-        add_desk_routes(app, engine)
+        add_desk_routes(app, engine, keeps_history=history is not None)
     return app
 
 

@@ -29,7 +29,6 @@ DESK_CSP = (
     b" connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 STATIC_PREFIX = "/static/"
-HISTORY_PATH = "/v1/patients/{patient_id}/check-ins"
 _TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -66,8 +65,10 @@ def _page(engine: Engine) -> bytes:
     )
 
 
-def desk_config(engine: Engine, app: FastAPI) -> dict[str, Any]:
-    """What the page needs to ask its questions (see the module docstring)."""
+def desk_config(engine: Engine, keeps_history: bool) -> dict[str, Any]:
+    """What the page needs to ask its questions (see the module docstring);
+    ``keeps_history``: the service has a check-in store, so the page shows a patient's
+    earlier check-ins."""
     interview = Interview(engine.reader)
     vocabulary = engine.reader.vocabulary
     safety_net = engine.reader.safety_net
@@ -103,11 +104,11 @@ def desk_config(engine: Engine, app: FastAPI) -> dict[str, Any]:
             for f in (*MEASUREMENT_FIELDS.values(), *OTHER_NUMERIC_FIELDS.values())
         },
         "routes": [r.value for r in Route],
-        "history": any(getattr(r, "path", None) == HISTORY_PATH for r in app.routes),
+        "history": keeps_history,
     }
 
 
-def add_desk_routes(app: FastAPI, engine: Engine) -> None:
+def add_desk_routes(app: FastAPI, engine: Engine, *, keeps_history: bool = False) -> None:
     """``GET /`` (the page), ``GET /static/{name}`` and ``GET /v1/desk`` (its questions)."""
     page = _page(engine)
     static = _static_files()
@@ -131,6 +132,6 @@ def add_desk_routes(app: FastAPI, engine: Engine) -> None:
 
     @app.get("/v1/desk", summary="What the desk page asks: red flags, severity words, ranges")
     async def desk_questions() -> dict[str, Any]:
-        if not config:  # built on first use, when every route (history too) is in place
-            config.update(desk_config(engine, app))
+        if not config:  # built on first use
+            config.update(desk_config(engine, keeps_history))
         return config
