@@ -147,7 +147,9 @@ def test_a_denied_symptom_is_kept_without_questions() -> None:
     assert outcome.red_flag is None
     result = engine.evaluate(outcome.report)
     assert [a.code for a in result.readings[0].absent] == ["chest_pain"]
-    assert result.escalation is Escalation.SELF_CARE
+    # a red flag said to be absent never alarms; a clinician hears of it at the next visit
+    assert result.escalation is Escalation.NEXT_VISIT
+    assert result.red_flags == []
 
 
 def test_full_interview(interview: Interview) -> None:

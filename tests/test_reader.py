@@ -121,7 +121,11 @@ def test_negated_symptoms_are_read_absent_never_matched(
     assert [a.code for a in reading.absent] == [absent]
     assert reading.symptoms == ()
     assert result.unrecognized == []
-    assert result.escalation is Escalation.SELF_CARE
+    assert result.red_flags == []
+    # a red flag said to be absent or past is heard by a clinician; another symptom is not
+    red_flag = engine.pack.vocabulary.terms[absent].red_flag
+    assert result.escalation is (Escalation.NEXT_VISIT if red_flag else Escalation.SELF_CARE)
+    assert [a.rule for a in result.advice] == (["red_flag.mentioned_absent"] if red_flag else [])
 
 
 def test_negation_stops_at_but(engine: Engine) -> None:

@@ -157,6 +157,25 @@ def extract(
             symptoms.append(
                 SymptomFact(len(symptoms), flag, code, given, s.severity, days, None, None, None)
             )
+        denied = reader.denied_red_flag
+        if denied is not None and reading.absent:
+            # a red flag said to be absent or past ("not suicidal anymore") never alarms,
+            # but a clinician hears of it
+            for absent in reading.absent:
+                if absent.code in reader.red_flag_codes:
+                    symptoms.append(
+                        SymptomFact(
+                            len(symptoms),
+                            absent.matched,
+                            denied,
+                            given,
+                            s.severity,
+                            days,
+                            None,
+                            None,
+                            None,
+                        )
+                    )
         for words in reading.leftover:
             unrecognized.append(words)
             symptoms.append(

@@ -119,6 +119,7 @@ class ReaderExampleSpec(BaseModel):
 class ReaderFile(BaseModel):
     model_config = _FORBID
     safety_net: str | None = None
+    denied_red_flag: str | None = None
     filler: _Words = []
     quiet: _Words = []
     intensity: _Words = []
@@ -437,8 +438,22 @@ def _reader(
                     suggestion=suggest(safety, list(vocabulary.terms)),
                 )
             safety = None
+    denied = spec.denied_red_flag
+    if denied is not None:
+        term = vocabulary.terms.get(denied)
+        if term is None or term.red_flag:
+            if own:
+                raise RulePackError(
+                    f"denied_red_flag: {denied!r} must be a symptom of the vocabulary that is"
+                    " not a red flag",
+                    file=file,
+                    line=line_of(data, "denied_red_flag"),
+                    suggestion=suggest(denied, list(vocabulary.terms)),
+                )
+            denied = None
     draft = ReaderData(
         safety_net=safety,
+        denied_red_flag=denied,
         filler=tuple(spec.filler),
         quiet=tuple(spec.quiet),
         intensity=tuple(spec.intensity),

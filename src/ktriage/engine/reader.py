@@ -42,6 +42,9 @@ _STEMMER = Stemmer.Stemmer("english")
 _STEM_LOCK = threading.Lock()  # a PyStemmer object is not safe to share between threads
 _CACHE_MAX = 8192
 _SQUASH_MAX = 6  # words run together when looking for "light headed" = "lightheaded"
+# after a backward negation cue, words that still end its clause ("the dizziness has gone
+# now"); any other word means the cue is not a negation ("my arm has gone weak")
+_CLAUSE_END = frozenset({"now", "complet", "alreadi", "thank", "again", "today", "overnight"})
 _SKIP_MAX = 2  # quiet or intensity words allowed between two words of a phrase
 _PUNCT = frozenset(".,;:!?()")
 _SENTENCE_END = frozenset(".;:!?()")
@@ -138,6 +141,7 @@ class ReaderData:
     """The word lists of ``reader.yaml``, as surface words and phrases."""
 
     safety_net: str | None = None
+    denied_red_flag: str | None = None
     filler: tuple[str, ...] = ()
     quiet: tuple[str, ...] = ()
     intensity: tuple[str, ...] = ()
@@ -254,6 +258,12 @@ class Reader:
         self.vocabulary = vocabulary
         self.data = data
         self.safety_net = data.safety_net if data.safety_net in vocabulary.terms else None
+        self.denied_red_flag = (
+            data.denied_red_flag if data.denied_red_flag in vocabulary.terms else None
+        )
+        self.red_flag_codes = frozenset(
+            t.code for t in vocabulary.terms.values() if t.red_flag and t.code != self.safety_net
+        )
         self._shorthand = {
             k.casefold(): tuple(t.norm for t in tokenize(v) if not t.punct)
             for k, v in data.shorthand.items()
@@ -299,6 +309,7 @@ class Reader:
         self._never_repair = frozenset(w.casefold() for w in data.never_repair)
         self._vocab_list = list(self._vocab_words)
         self._repairs: dict[str, tuple[str, str] | None] = {}
+        self._near_words: dict[str, bool] = {}
         self._cache: dict[str, TextReading] = {}
 
     def _add(self, phrase: str, code: str, red_flag: bool) -> None:
@@ -420,6 +431,14 @@ class Reader:
                 negated_idx.add(i)
                 negated_by.setdefault(i, cue)
         for span in backward:
+            after = span[-1] + 1
+            if (
+                after < len(tokens)
+                and not tokens[after].punct
+                and tokens[after].stem not in self._terminators
+                and tokens[after].stem not in _CLAUSE_END
+            ):
+                continue  # "my arm's gone weak" is a change, not an absence
             cue = " ".join(tokens[i].surface for i in span)
             for i in self._scope(tokens, span[0] - 1, -1):
                 negated_idx.add(i)
@@ -515,14 +534,33 @@ class Reader:
             memo[word] = _repair_word(word, self._vocab_list, self._vocab_words)
         return memo[word]
 
+    def _near_vocab(self, word: str) -> bool:
+        memo = self._near_words
+        if word not in memo:
+            from rapidfuzz.distance import OSA
+            from rapidfuzz.process import extractOne
+
+            if len(memo) >= _CACHE_MAX:
+                memo.clear()
+            found = extractOne(word, self._vocab_list, scorer=OSA.distance, score_cutoff=1)
+            memo[word] = found is not None
+        return memo[word]
+
     def _near_red_flag(self, word: str) -> bool:
         """A word that is no English word but a near miss of a red-flag word ("kil",
         "sucidal"): one edit from one of 4+ letters, or two when both have 6+."""
-        if len(word) < 3 or not word.isalpha() or word in self._never_repair:
+        if len(word) < 3 or not word.isalpha() or word in self._vocab_words:
             return False
-        if word in self._vocab_words:
-            return False
-        return _near_any(word, self._flag_surface)
+        if word in self._never_repair:
+            # an English word counts only as two neighbouring letters of a red-flag word
+            # swapped ("overdoes" for "overdose"): a typo far likelier than the word
+            return len(word) >= 6 and _swapped_any(word, self._flag_surface)
+        distance = _flag_distance(word, self._flag_surface)
+        if distance == 1:
+            return True
+        # two edits from a red-flag word, but one from a symptom word ("blurrd" is a typo of
+        # "blurred", not of "slurred"): not a possible red flag
+        return distance == 2 and not self._near_vocab(word)
 
     def _match_rest(
         self,
@@ -669,13 +707,31 @@ def _repair_word(word: str, words: list[str], stems: dict[str, str]) -> tuple[st
 
 
 @functools.lru_cache(maxsize=4096)
-def _near_any(word: str, targets: tuple[str, ...]) -> bool:
+def _flag_distance(word: str, targets: tuple[str, ...]) -> int | None:
+    """1 when ``word`` is one edit from a red-flag word, 2 when two edits from one and
+    both have 6+ letters, else None."""
     from rapidfuzz.distance import OSA
     from rapidfuzz.process import extract
 
+    best = None
     for target, distance, _ in extract(word, targets, scorer=OSA.distance, score_cutoff=2):
-        if distance <= 1 or (len(word) >= 6 and len(target) >= 6):
-            return True
+        if distance <= 1:
+            return 1
+        if len(word) >= 6 and len(target) >= 6:
+            best = 2
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _swapped_any(word: str, targets: tuple[str, ...]) -> bool:
+    """``word`` is one of ``targets`` with two neighbouring letters swapped."""
+    for target in targets:
+        if len(target) == len(word) and target != word:
+            diff = [i for i in range(len(word)) if word[i] != target[i]]
+            if len(diff) == 2 and diff[1] == diff[0] + 1:
+                a, b = diff
+                if word[a] == target[b] and word[b] == target[a]:
+                    return True
     return False
 
 
