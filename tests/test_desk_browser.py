@@ -8,8 +8,10 @@ desk and phone widths are written to docs/.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,8 +65,10 @@ def browser() -> Iterator[Any]:
 class Desk:
     """One page of the desk, with what it asked for and what the browser complained of."""
 
-    def __init__(self, browser: Any, base: str, viewport: dict[str, int]) -> None:
-        self.context = browser.new_context(viewport=viewport)
+    def __init__(
+        self, browser: Any, base: str, viewport: dict[str, int], timezone: str | None = None
+    ) -> None:
+        self.context = browser.new_context(viewport=viewport, timezone_id=timezone)
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.requests: list[Any] = []
@@ -384,3 +388,220 @@ def test_the_server_log_holds_no_patient_data(desk: Desk, live: tuple[Server, st
     assert "GET /static/{name} 200" in log
     for secret in (PATIENT, "tierd", "headache", "toes"):
         assert secret not in log
+
+
+# -- history: a server with a real SQLite store, seeded with earlier check-ins -------------
+
+LEVELS = {
+    "self_care": "Self care",
+    "next_visit": "Next visit",
+    "within_24h": "Within 24 hours",
+    "urgent": "Urgent",
+    "emergency": "Emergency",
+}
+SEEDS = [  # (days ago, report): the third has no blood pressure, so it draws no BP point
+    (42, {"symptoms": [{"name": "tired", "severity": "mild"}],
+          "measurements": {"weight_kg": 80, "systolic_bp": 128, "diastolic_bp": 82}}),
+    (28, {"symptoms": [{"name": "headache", "severity": "mild"}],
+          "measurements": {"weight_kg": 82.5, "systolic_bp": 135, "diastolic_bp": 88}}),
+    (14, {"symptoms": [{"name": "dizzy", "severity": "mild"}],
+          "measurements": {"weight_kg": 84}}),
+]  # fmt: skip
+
+
+class HistoryServer:
+    def __init__(self, server: Server, base: str, store: Path, seeded: list[tuple[str, str, str]]):
+        self.server = server
+        self.base = base
+        self.store = store
+        self.seeded = seeded  # (reported_at shown in UTC, level name, summary) oldest first
+
+
+@pytest.fixture(scope="module")
+def history_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HistoryServer]:
+    from ktriage import Engine
+    from ktriage.history import SqliteStore
+
+    store = tmp_path_factory.mktemp("history") / "checkins.sqlite"
+    today = dt.datetime.now(dt.UTC).replace(hour=9, minute=30, second=0, microsecond=0)
+    seeded: list[tuple[str, str, str]] = []
+    engine = Engine.load()
+    with SqliteStore(store) as db:  # the first two through the library
+        for days, report in SEEDS[:2]:
+            when = today - dt.timedelta(days=days)
+            result = db.check_in(
+                engine, {**report, "patient_id": PATIENT, "reported_at": when.isoformat()}
+            )
+            seeded.append(
+                (when.strftime("%Y-%m-%d %H:%M"), LEVELS[result.escalation.value], result.summary)
+            )
+    srv = Server("--port", "0", "--history", str(store))
+    try:
+        base = f"http://127.0.0.1:{srv.wait_for_port()}"
+        days, report = SEEDS[2]  # the third through the endpoint
+        when = today - dt.timedelta(days=days)
+        request = urllib.request.Request(
+            f"{base}/v1/patients/{PATIENT}/check-ins",
+            data=json.dumps({**report, "reported_at": when.isoformat()}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            result = json.load(answer)
+        seeded.append(
+            (when.strftime("%Y-%m-%d %H:%M"), LEVELS[result["escalation"]], result["summary"])
+        )
+        yield HistoryServer(srv, base, store, seeded)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def history_desk(browser: Any, history_live: HistoryServer) -> Iterator[Desk]:
+    d = Desk(browser, history_live.base, DESK, timezone="UTC")
+    yield d
+    d.close()
+    assert d.problems == []
+    # the id travels only in the path of the check-in calls, never in the page's own URL
+    assert PATIENT not in d.page.url
+    for request in d.requests:
+        assert request.url.startswith(history_live.base + "/"), request.url
+        if PATIENT in request.url:
+            assert request.url == f"{history_live.base}/v1/patients/{PATIENT}/check-ins"
+
+
+def _after_level(level: str, summary: str) -> str:
+    """The summary as the timeline shows it, beside its level: without "Level: " again."""
+    prefix = f"{level}: "
+    assert summary.lower().startswith(prefix.lower()), summary
+    return summary[len(prefix) :]
+
+
+def _timeline(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("#history .tl-item").all_inner_texts()]
+
+
+def _points(page: Any, chart: str, series: str) -> int:
+    return int(page.locator(f"#{chart} [data-series={series}] .pt").count())
+
+
+def test_history_shows_the_timeline_and_charts_and_triage_records_the_check_in(
+    history_desk: Desk, history_live: HistoryServer
+) -> None:
+    page = history_desk.page
+    seeded = history_live.seeded
+    # the page says what Triage will do with an id
+    note = page.locator("#patient-id-note")
+    assert note.is_visible()
+    assert note.inner_text().startswith(
+        "With an id, Triage also records this call as a check-in in the patient's history"
+    )
+    assert page.locator("#triage").inner_text() == "Triage"
+    assert page.locator("#history").is_hidden()
+    # typing the id (and leaving the field) shows the earlier check-ins
+    page.fill("#patient-id", PATIENT)
+    assert page.locator("#triage").inner_text() == "Triage and record the check-in"
+    page.locator("#patient-id").blur()
+    page.locator("#history .tl-item").nth(2).wait_for()
+    assert _timeline(page) == [f"{w} {lvl} {_after_level(lvl, summary)}" for w, lvl, summary in seeded]
+    assert page.locator("#history .hint").first.inner_text() == "3 check-ins, oldest first."
+    assert _points(page, "chart-weight", "Weight") == 3
+    assert _points(page, "chart-bp", "Systolic") == 2
+    assert _points(page, "chart-bp", "Diastolic") == 2
+    # triage this call: it is recorded through the check-in endpoint and joins the timeline
+    history_desk.answer_red_flags()
+    page.locator("#sym-1").press_sequentially("tired")
+    page.locator("#sym-1-reading li").first.wait_for()
+    page.fill("#weight", "86")
+    page.fill("#systolic", "150")
+    page.fill("#diastolic", "95")
+    check_ins = f"{history_live.base}/v1/patients/{PATIENT}/check-ins"
+    with page.expect_response(lambda r: r.url == check_ins and r.request.method == "POST") as sent:
+        page.click("#triage")
+    body = json.loads(sent.value.request.post_data)
+    assert body == {
+        "symptoms": [{"name": "tired"}],
+        "measurements": {"weight_kg": 86, "systolic_bp": 150, "diastolic_bp": 95},
+        "patient_id": PATIENT,
+    }
+    result = sent.value.json()
+    assert page.locator("#recorded").inner_text() == "Recorded as a check-in of this patient."
+    page.locator("#history .tl-item").nth(3).wait_for()
+    timeline = _timeline(page)
+    assert timeline[:3] == [f"{w} {lvl} {_after_level(lvl, summary)}" for w, lvl, summary in seeded]
+    level = LEVELS[result["escalation"]]
+    assert timeline[3].endswith(f"{level} {_after_level(level, result['summary'])} (this call)")
+    assert page.locator("#history .hint").first.inner_text() == (
+        "4 check-ins, oldest first; the last is this call."
+    )
+    # both charts, with one point per measured value (the third check-in had no BP)
+    assert _points(page, "chart-weight", "Weight") == 4
+    assert _points(page, "chart-bp", "Systolic") == 3
+    assert _points(page, "chart-bp", "Diastolic") == 3
+    assert page.locator("#chart-bp .line").count() == 2
+    days = [w.split(" ")[0] for w, _, _ in seeded]
+    assert page.locator("#chart-weight > title").text_content() == "Weight over time (kg)"
+    assert page.locator("#chart-weight > desc").text_content() == (
+        f"Weight: 80 on {seeded[0][0]}, 82.5 on {seeded[1][0]}, 84 on {seeded[2][0]},"
+        f" 86 on {timeline[3][:16]} kg."
+    )
+    assert page.get_attribute("#chart-bp", "aria-labelledby") == "chart-bp-title chart-bp-desc"
+    # the weight points rise left to right as the weight did; the axis names the first day
+    xs = page.eval_on_selector_all("#chart-weight .pt", "ps => ps.map(p => +p.getAttribute('cx'))")
+    ys = page.eval_on_selector_all("#chart-weight .pt", "ps => ps.map(p => +p.getAttribute('cy'))")
+    assert xs == sorted(xs) and len(set(xs)) == 4
+    assert ys == sorted(ys, reverse=True) and len(set(ys)) == 4
+    assert page.locator("#chart-weight .axis text", has_text=days[0]).count() == 1
+    # the numbers as a table, for those who cannot see the charts
+    page.locator("#history details summary").click()
+    rows = page.locator("#history table tbody tr").all_inner_texts()
+    assert [r.split("\t") for r in rows] == [
+        [seeded[0][0], "80", "128/82"],
+        [seeded[1][0], "82.5", "135/88"],
+        [seeded[2][0], "84", "not measured"],
+        [timeline[3][:16], "86", "150/95"],
+    ]
+    # the panel passes axe, unfolded
+    assert _axe(page) == []
+    # a second click does not record the same call twice
+    with page.expect_response(lambda r: r.url.endswith("/v1/triage")):
+        page.click("#triage")
+    page.locator("#recorded").get_by_text("Not recorded again").wait_for()
+    assert page.locator("#recorded").inner_text() == (
+        "Not recorded again: this same check-in is already in the patient's history."
+    )
+    page.locator("#history .hint").first.get_by_text("4 check-ins").wait_for()
+    assert _timeline(page) == timeline
+    from ktriage.history import SqliteStore
+
+    with SqliteStore(history_live.store, create=False) as db:
+        stored = list(db.records(PATIENT))
+    assert [r.check_in.measurements.weight_kg for r in stored] == [80, 82.5, 84, 86]
+    # a picture of the panel for the docs
+    page.locator("#history details").evaluate("d => d.open = false")
+    page.set_viewport_size({"width": DESK["width"], "height": 2000})  # the whole panel
+    page.locator("#history").screenshot(path=str(DOCS / "desk-history.png"))
+    # the id never reached the log: the access line shows the route's template
+    log = "".join(history_live.server.lines)
+    assert "GET /v1/patients/{patient_id}/check-ins 200" in log
+    assert "POST /v1/patients/{patient_id}/check-ins 200" in log
+    assert PATIENT not in log
+
+
+def test_history_of_a_new_patient_and_an_id_the_path_cannot_carry(history_desk: Desk) -> None:
+    page = history_desk.page
+    page.fill("#patient-id", "pt-nobody-yet")
+    page.locator("#patient-id").blur()
+    page.locator("#history-body .hint").wait_for()
+    assert page.locator("#history-body").inner_text() == (
+        "No check-ins recorded for this patient yet."
+    )
+    page.fill("#patient-id", "ward/7")
+    assert page.locator("#patient-id-msg").inner_text() == "must not contain / or \\"
+    assert page.get_attribute("#patient-id", "aria-invalid") == "true"
+    assert page.locator("#triage").inner_text() == "Triage"
+    page.locator("#patient-id").blur()
+    page.locator("#history").wait_for(state="hidden")
+    history_desk.answer_red_flags()
+    page.click("#triage")
+    assert page.evaluate("document.activeElement.id") == "patient-id"
+    assert page.locator("#form-problem").inner_text() == "Correct the fields marked in red first."

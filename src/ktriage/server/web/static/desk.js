@@ -460,7 +460,11 @@
     if (route) treatment.route = route;
     if (Object.keys(treatment).length) report.treatment = treatment;
     const pid = byId("patient-id").value.trim();
-    if (pid) report.patient_id = pid;
+    const pidProblem = patientIdProblem(pid);
+    if (pidProblem) {
+      setMessage(byId("patient-id"), byId("patient-id-msg"), pidProblem, true);
+      problems.push(byId("patient-id"));
+    } else if (pid) report.patient_id = pid;
     return { report, problems };
   }
 
@@ -492,11 +496,31 @@
     if (checklist.length) {
       report.symptoms = [...(report.symptoms || []), ...checklist.map((f) => ({ name: f.label }))];
     }
-    const { status, data } = await api("/v1/triage", report);
+    // with a patient id and a store, Triage records the call as a check-in (the page says
+    // so beside the id and on the button); the same report is not recorded twice
+    const pid = report.patient_id;
+    const key = pid ? JSON.stringify(report) : null;
+    const record = willRecord() && key !== lastRecorded;
+    const button = byId("triage");
+    button.disabled = true;
+    let answer;
+    try {
+      answer = await api(record ? checkInPath(pid) : "/v1/triage", report);
+    } finally {
+      button.disabled = false;
+    }
+    const { status, data } = answer;
     if (status === 200) {
       showAnswer(data);
+      if (record) lastRecorded = key;
+      if (willRecord()) {
+        const note = record
+          ? "Recorded as a check-in of this patient."
+          : "Not recorded again: this same check-in is already in the patient's history.";
+        byId("answer-body").append(el("p", { class: "recorded", id: "recorded" }, note));
+      }
       byId("answer-heading").focus();
-      loadHistory(report.patient_id);
+      loadHistory(pid, willRecord()); // recorded now, or the same call recorded before
     } else {
       showErrors(data);
     }
@@ -629,28 +653,273 @@
 
   // -- history (when the service keeps check-ins) ------------------------------------------
 
-  async function loadHistory(patientId) {
-    const panel = byId("history");
-    panel.hidden = true;
-    if (!config.history || !patientId) return;
-    // the id goes in the path of a same-origin call (the API's shape), never the page's URL
-    const { status, data } = await api(`/v1/patients/${encodeURIComponent(patientId)}/check-ins`);
-    if (status !== 200 || !data) return; // 404: no store, or no such endpoint: stay hidden
-    const items = Array.isArray(data) ? data : data.check_ins || [];
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  let historySerial = 0;
+  let lastRecorded = null; // the report last recorded, so a second click does not record it twice
+
+  function svg(tag, attrs = {}, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined) continue;
+      if (name === "text") node.textContent = value;
+      else node.setAttribute(name, String(value));
+    }
+    for (const child of children) if (child) node.append(child);
+    return node;
+  }
+
+  // The id is in the path of same-origin API calls only (the API's shape), never in the
+  // page's own URL. Ids the path cannot carry are refused here, beside the field.
+  function patientIdProblem(pid) {
+    if (!pid) return null;
+    if (pid.length > 128) return `must be at most 128 characters (got ${pid.length})`;
+    if (/[/\\]/.test(pid)) return "must not contain / or \\";
+    if (pid === "." || pid === "..") return "must not be . or ..";
+    return null;
+  }
+
+  function checkInPath(pid) {
+    return `/v1/patients/${encodeURIComponent(pid)}/check-ins`;
+  }
+
+  function willRecord() {
+    const pid = byId("patient-id").value.trim();
+    return !!(config && config.history && pid && !patientIdProblem(pid));
+  }
+
+  function onPatientIdInput() {
+    const input = byId("patient-id");
+    const problem = patientIdProblem(input.value.trim());
+    setMessage(input, byId("patient-id-msg"), problem || "", !!problem);
+    byId("triage").textContent = willRecord() ? "Triage and record the check-in" : "Triage";
+  }
+
+  const pad = (n) => String(n).padStart(2, "0");
+
+  function localDay(d) {
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  }
+
+  function localTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return iso;
+    return `${localDay(d)} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  // 1, 2 or 5 times a power of ten: about `count` steps from lo to hi
+  function niceStep(lo, hi, count) {
+    const raw = (hi - lo) / count || 1;
+    const power = 10 ** Math.floor(Math.log10(raw));
+    const f = raw / power;
+    return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * power;
+  }
+
+  const CHART = { width: 360, height: 170, left: 44, right: 14, top: 12, bottom: 30 };
+
+  // A small line chart as inline SVG: one polyline and its points per series, a y axis
+  // with a few round values, the first and last dates under the x axis. `series`: [{name,
+  // cls, shape ("circle" | "square"), points: [{t (ms), when (text), v}]}].
+  function lineChart(id, title, unit, series) {
+    const c = CHART;
+    const all = series.flatMap((s) => s.points);
+    const times = all.map((p) => p.t);
+    const values = all.map((p) => p.v);
+    const t0 = Math.min(...times);
+    const t1 = Math.max(...times);
+    let lo = Math.min(...values);
+    let hi = Math.max(...values);
+    const step = niceStep(lo, hi, 4);
+    lo = Math.floor((lo - step / 2) / step) * step;
+    hi = Math.ceil((hi + step / 2) / step) * step;
+    const plotW = c.width - c.left - c.right;
+    const plotH = c.height - c.top - c.bottom;
+    const x = (t) => (t1 === t0 ? c.left + plotW / 2 : c.left + ((t - t0) / (t1 - t0)) * plotW);
+    const y = (v) => c.top + plotH - ((v - lo) / (hi - lo)) * plotH;
+    const r1 = (n) => Math.round(n * 10) / 10;
+    const desc = series
+      .map((s) => `${s.name}: ${s.points.map((p) => `${fmt(p.v)} on ${p.when}`).join(", ")}`)
+      .join(". ");
+    const root = svg("svg", {
+      class: "chart-svg",
+      id,
+      viewBox: `0 0 ${c.width} ${c.height}`,
+      role: "img",
+      "aria-labelledby": `${id}-title ${id}-desc`,
+    });
+    root.append(svg("title", { id: `${id}-title`, text: `${title} over time (${unit})` }));
+    root.append(svg("desc", { id: `${id}-desc`, text: desc + ` ${unit}.` }));
+    const axis = svg("g", { class: "axis", "aria-hidden": "true" });
+    for (let v = lo; v <= hi + step / 1000; v += step) {
+      axis.append(svg("line", { class: "gridline", x1: c.left, x2: c.width - c.right, y1: r1(y(v)), y2: r1(y(v)) }));
+      axis.append(svg("text", { x: c.left - 6, y: r1(y(v)) + 4, "text-anchor": "end", text: fmt(v) }));
+    }
+    const base = c.height - c.bottom;
+    axis.append(svg("line", { class: "axis-line", x1: c.left, x2: c.width - c.right, y1: base, y2: base }));
+    const first = all.find((p) => p.t === t0);
+    const last = all.find((p) => p.t === t1);
+    if (t1 === t0) {
+      axis.append(svg("text", { x: r1(x(t0)), y: c.height - 8, "text-anchor": "middle", text: first.day }));
+    } else {
+      axis.append(svg("text", { x: c.left, y: c.height - 8, "text-anchor": "start", text: first.day }));
+      axis.append(svg("text", { x: c.width - c.right, y: c.height - 8, "text-anchor": "end", text: last.day }));
+    }
+    root.append(axis);
+    for (const s of series) {
+      const g = svg("g", { class: `series ${s.cls}`, "data-series": s.name });
+      if (s.points.length > 1) {
+        g.append(svg("polyline", { class: "line", points: s.points.map((p) => `${r1(x(p.t))},${r1(y(p.v))}`).join(" ") }));
+      }
+      for (const p of s.points) {
+        const px = r1(x(p.t));
+        const py = r1(y(p.v));
+        const mark =
+          s.shape === "square"
+            ? svg("rect", { class: "pt", x: px - 4, y: py - 4, width: 8, height: 8 })
+            : svg("circle", { class: "pt", cx: px, cy: py, r: 4.5 });
+        mark.append(svg("title", { text: `${s.name} ${fmt(p.v)} ${unit}, ${p.when}` }));
+        g.append(mark);
+      }
+      root.append(g);
+    }
+    return root;
+  }
+
+  function legend(series) {
+    const box = el("p", { class: "legend" });
+    for (const s of series) {
+      const swatch = svg("svg", { class: `swatch ${s.cls}`, viewBox: "0 0 24 12", "aria-hidden": "true", focusable: "false" });
+      swatch.append(svg("line", { class: "line", x1: 0, x2: 24, y1: 6, y2: 6 }));
+      swatch.append(
+        s.shape === "square"
+          ? svg("rect", { class: "pt", x: 8, y: 2, width: 8, height: 8 })
+          : svg("circle", { class: "pt", cx: 12, cy: 6, r: 4.5 }),
+      );
+      box.append(el("span", { class: "key" }, swatch, " " + s.name));
+    }
+    return box;
+  }
+
+  function chartFigure(id, title, unit, series, none) {
+    const figure = el("figure", { class: "chart", id: id + "-figure" });
+    figure.append(el("figcaption", {}, `${title} (${unit})`));
+    const shown = series.filter((s) => s.points.length);
+    if (!shown.length) {
+      figure.append(el("p", { class: "hint" }, none));
+      return figure;
+    }
+    figure.append(lineChart(id, title, unit, shown));
+    if (series.length > 1) figure.append(legend(series));
+    return figure;
+  }
+
+  function measurementTable(rows) {
+    const table = el("table", { class: "numbers" });
+    table.append(el("caption", {}, "Weight and blood pressure at each check-in"));
+    const head = el("tr", {});
+    for (const h of ["Date", "Weight (kg)", "Blood pressure (mmHg)"]) head.append(el("th", { scope: "col" }, h));
+    table.append(el("thead", {}, head));
+    const body = el("tbody", {});
+    for (const r of rows) {
+      const m = r.m;
+      const bp =
+        m.systolic_bp != null && m.diastolic_bp != null
+          ? `${fmt(m.systolic_bp)}/${fmt(m.diastolic_bp)}`
+          : m.systolic_bp != null
+            ? `${fmt(m.systolic_bp)} systolic`
+            : m.diastolic_bp != null
+              ? `${fmt(m.diastolic_bp)} diastolic`
+              : "not measured";
+      body.append(
+        el("tr", {}, el("th", { scope: "row" }, r.when), el("td", {}, m.weight_kg != null ? fmt(m.weight_kg) : "not measured"), el("td", {}, bp)),
+      );
+    }
+    table.append(body);
+    return table;
+  }
+
+  // "Next visit: Headache" beside a "Next visit" pill reads as "Headache"
+  function afterLevel(summary, level) {
+    const prefix = (LEVEL_NAMES[level] || level) + ": ";
+    return summary.toLowerCase().startsWith(prefix.toLowerCase()) ? summary.slice(prefix.length) : summary;
+  }
+
+  function renderHistory(items, justRecorded) {
     const body = byId("history-body");
     body.replaceChildren();
     if (!items.length) {
-      body.append(el("p", { class: "hint" }, "No earlier check-ins."));
-    } else {
-      const list = el("ol", { class: "timeline" });
-      for (const c of items) {
-        const when = c.at || c.time || c.created || "";
-        const level = c.escalation || (c.result && c.result.escalation) || "";
-        list.append(el("li", {}, `${when} `, level ? el("span", { class: `pill level-${level}` }, LEVEL_NAMES[level] || level) : null));
-      }
-      body.append(list);
+      body.append(el("p", { class: "hint" }, "No check-ins recorded for this patient yet."));
+      return;
     }
+    const rows = items.map((c) => {
+      const d = new Date(c.reported_at);
+      return {
+        t: d.getTime(),
+        when: localTime(c.reported_at),
+        day: Number.isNaN(d.getTime()) ? c.reported_at : localDay(d),
+        iso: c.reported_at,
+        level: c.escalation,
+        summary: afterLevel((c.result && c.result.summary) || "", c.escalation),
+        m: (c.check_in && c.check_in.measurements) || {},
+      };
+    });
+    const count = rows.length === 1 ? "1 check-in" : `${rows.length} check-ins`;
+    body.append(el("p", { class: "hint" }, `${count}, oldest first${justRecorded ? "; the last is this call" : ""}.`));
+    const list = el("ol", { class: "timeline" });
+    rows.forEach((r, i) => {
+      const item = el(
+        "li",
+        { class: "tl-item" },
+        el("time", { datetime: r.iso }, r.when),
+        " ",
+        el("span", { class: `pill level-${r.level}` }, LEVEL_NAMES[r.level] || r.level),
+        " ",
+        el("span", { class: "tl-summary" }, r.summary),
+      );
+      if (justRecorded && i === rows.length - 1) item.append(" ", el("strong", { class: "tl-now" }, "(this call)"));
+      list.append(item);
+    });
+    body.append(list);
+    const valid = rows.filter((r) => !Number.isNaN(r.t));
+    const points = (field) => valid.filter((r) => typeof r.m[field] === "number").map((r) => ({ t: r.t, when: r.when, day: r.day, v: r.m[field] }));
+    const charts = el("div", { class: "charts" });
+    charts.append(
+      chartFigure("chart-weight", "Weight", "kg", [{ name: "Weight", cls: "s-weight", shape: "circle", points: points("weight_kg") }], "No weight was recorded at these check-ins."),
+    );
+    charts.append(
+      chartFigure(
+        "chart-bp",
+        "Blood pressure",
+        "mmHg",
+        [
+          { name: "Systolic", cls: "s-systolic", shape: "circle", points: points("systolic_bp") },
+          { name: "Diastolic", cls: "s-diastolic", shape: "square", points: points("diastolic_bp") },
+        ],
+        "No blood pressure was recorded at these check-ins.",
+      ),
+    );
+    body.append(charts);
+    const table = el("details", { class: "more numbers-box" }, el("summary", {}, "The numbers as a table"));
+    table.append(measurementTable(rows));
+    body.append(table);
+  }
+
+  async function loadHistory(patientId, justRecorded) {
+    const panel = byId("history");
+    const serial = ++historySerial;
+    if (!config.history || !patientId || patientIdProblem(patientId)) {
+      panel.hidden = true;
+      return;
+    }
+    const { status, data } = await api(checkInPath(patientId));
+    if (serial !== historySerial) return; // another id was typed meanwhile
     panel.hidden = false;
+    if (status !== 200 || !data || !Array.isArray(data.check_ins)) {
+      const items = (data && data.errors) || [];
+      const why = items.length ? items[0].message : "the service did not answer";
+      byId("history-body").replaceChildren(el("p", { class: "problem" }, `Could not load the check-ins: ${why}.`));
+      return;
+    }
+    renderHistory(data.check_ins, justRecorded);
   }
 
   // -- start -------------------------------------------------------------------------------
@@ -669,6 +938,9 @@
     byId("answer-body").replaceChildren(el("p", { class: "hint" }, "Answer the red flags, add the symptoms, then choose Triage."));
     byId("answer-tools").hidden = true;
     byId("history").hidden = true;
+    historySerial++;
+    lastRecorded = null;
+    onPatientIdInput();
     document.querySelector("fieldset.rf input") && document.querySelector("fieldset.rf input").focus();
   }
 
@@ -687,6 +959,10 @@
       byId(m.id).addEventListener("input", () => checkMeasure(m));
       if (m.unit) byId(m.unit).addEventListener("change", () => checkMeasure(m));
     }
+    const pid = byId("patient-id");
+    pid.addEventListener("input", onPatientIdInput);
+    pid.addEventListener("change", () => loadHistory(pid.value.trim(), false));
+    byId("patient-id-note").hidden = !config.history;
     byId("desk").addEventListener("submit", onSubmit);
     byId("add-symptom").addEventListener("click", () => addSymptomRow(true));
     byId("clear").addEventListener("click", clearAll);
