@@ -580,6 +580,11 @@ def test_history_shows_the_timeline_and_charts_and_triage_records_the_check_in(
     page.locator("#history details").evaluate("d => d.open = false")
     page.set_viewport_size({"width": DESK["width"], "height": 2000})  # the whole panel
     page.locator("#history").screenshot(path=str(DOCS / "desk-history.png"))
+    # on a phone the panel and its charts fit the screen: no sideways scrolling
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    chart = page.locator("#chart-bp").bounding_box()
+    assert chart is not None and 250 < chart["width"] <= PHONE["width"]
     # the id never reached the log: the access line shows the route's template
     log = "".join(history_live.server.lines)
     assert "GET /v1/patients/{patient_id}/check-ins 200" in log
