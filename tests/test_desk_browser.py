@@ -476,6 +476,10 @@ def _after_level(level: str, summary: str) -> str:
     return summary[len(prefix) :]
 
 
+def _seeded_lines(seeded: list[tuple[str, str, str]]) -> list[str]:
+    return [f"{when} {level} {_after_level(level, summary)}" for when, level, summary in seeded]
+
+
 def _timeline(page: Any) -> list[str]:
     return [t.strip() for t in page.locator("#history .tl-item").all_inner_texts()]
 
@@ -502,7 +506,7 @@ def test_history_shows_the_timeline_and_charts_and_triage_records_the_check_in(
     assert page.locator("#triage").inner_text() == "Triage and record the check-in"
     page.locator("#patient-id").blur()
     page.locator("#history .tl-item").nth(2).wait_for()
-    assert _timeline(page) == [f"{w} {lvl} {_after_level(lvl, summary)}" for w, lvl, summary in seeded]
+    assert _timeline(page) == _seeded_lines(seeded)
     assert page.locator("#history .hint").first.inner_text() == "3 check-ins, oldest first."
     assert _points(page, "chart-weight", "Weight") == 3
     assert _points(page, "chart-bp", "Systolic") == 2
@@ -527,7 +531,7 @@ def test_history_shows_the_timeline_and_charts_and_triage_records_the_check_in(
     assert page.locator("#recorded").inner_text() == "Recorded as a check-in of this patient."
     page.locator("#history .tl-item").nth(3).wait_for()
     timeline = _timeline(page)
-    assert timeline[:3] == [f"{w} {lvl} {_after_level(lvl, summary)}" for w, lvl, summary in seeded]
+    assert timeline[:3] == _seeded_lines(seeded)
     level = LEVELS[result["escalation"]]
     assert timeline[3].endswith(f"{level} {_after_level(level, result['summary'])} (this call)")
     assert page.locator("#history .hint").first.inner_text() == (
