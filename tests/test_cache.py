@@ -120,3 +120,41 @@ def test_cached_equals_uncached_on_reports_with_history() -> None:
     for i, report in enumerate(random_histories(cached, 400, seed=5)):
         assert cached.evaluate(report) == uncached.evaluate(report), f"report {i} differs"
     assert cached.cache_info().hits > cached.cache_info().misses
+
+
+def test_joined_symptoms_of_the_shipped_pack_agree() -> None:
+    """Reports crowded with the codes the shipped pack's rules join (several of them, some
+    twice, with random context): each set of joined codes is decided as one unit."""
+    import random
+
+    cached = Engine.load()
+    uncached = Engine.load(cache_size=0)
+    component = cached._compiled.join_component
+    assert len(set(component.values())) >= 2  # the pack still joins symptoms
+    codes = sorted(component)
+    rng = random.Random(11)
+    for _ in range(1500):
+        symptoms = [
+            {
+                "name": rng.choice(codes).replace("_", " "),
+                "severity": rng.choice(["mild", "moderate", "severe"]),
+                **({"days": rng.choice([0, 1, 2, 5, 15])} if rng.random() < 0.5 else {}),
+            }
+            for _ in range(rng.randint(2, 5))
+        ]
+        m: dict = {}
+        if rng.random() < 0.6:
+            m["systolic_bp"] = rng.randint(85, 200)
+            m["diastolic_bp"] = rng.randint(40, m["systolic_bp"] - 5)
+        if rng.random() < 0.4:
+            m["oxygen_saturation_pct"] = rng.randint(85, 100)
+        if rng.random() < 0.3:
+            m["temperature_c"] = rng.choice([35.0, 36.5, 38.2, 39.5])
+        report: dict = {"symptoms": symptoms, "measurements": m}
+        if rng.random() < 0.5:
+            report["treatment"] = {"hours_since_dose": rng.choice([0.5, 3, 10, 30])}
+        if rng.random() < 0.5:
+            report["age_years"] = rng.choice([30, 70])
+        assert cached.evaluate(report) == uncached.evaluate(report), report
+    info = cached.cache_info()
+    assert info.hits > 0 and info.misses > 0

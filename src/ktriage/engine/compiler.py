@@ -84,6 +84,12 @@ class CompiledPack:
     with_symptom: frozenset[str]  # compiled rules that name a symptom
     # the trends its rules test (trends.py), computed for reports with earlier check-ins
     trends: tuple[Trend, ...] = ()
+    # codes that some rule joins with another symptom fact, by the component of codes
+    # joined together (a rule sees only symptom facts of one component); every other
+    # code is decided one symptom at a time
+    join_component: dict[str, int] = field(default_factory=dict)
+    # the context fields tested by the rules of each component, sorted
+    component_fields: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # every distinct numeric test on each field, as ("ge" | "gt" | "eq", value)
     thresholds: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
     _bucket_memo: dict[str, dict[float, int]] = field(default_factory=dict, repr=False)
@@ -123,6 +129,7 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     thresholds: dict[str, set[tuple[str, float]]] = {}
     attrs: dict[str, set[str]] = {}
     joins: set[str] = set()
+    joined_sets: list[set[str]] = []
     fields_with_code: dict[str, set[str]] = {}
     context_only: list[Conjunction] = []
     for rule in pack.rules:
@@ -152,6 +159,7 @@ def compile_pack(pack: RulePack) -> CompiledPack:
                     attrs.setdefault(code, set()).update(t.field for t in sym.tests)
             if len(conj.symptoms) > 1:
                 joins.update(c for sym in conj.symptoms for c in sym.codes)
+                joined_sets.append({c for sym in conj.symptoms for c in sym.codes})
             clause_fields = {t.field for clause in conj.clauses for t in clause}
             for sym in conj.symptoms:
                 for code in sym.codes:
@@ -172,6 +180,10 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}, never], "run": CATCH_ALL[0]}
     ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}, never], "run": CATCH_ALL[1]}
     groups_code, groups_field = _groups(pack, negated)
+    component = _components(joined_sets)
+    component_fields: dict[int, set[str]] = {}
+    for code, number in component.items():
+        component_fields.setdefault(number, set()).update(fields_with_code.get(code, ()))
     live = {groups_code[UNRECOGNIZED_CODE]}
     live |= {groups_code[c] for rule in pack.rules for c in rule.codes}
     live |= {groups_field[f] for rule in pack.rules for f in rule.fields}
@@ -193,7 +205,23 @@ def compile_pack(pack: RulePack) -> CompiledPack:
             for f in sorted({f for rule in pack.rules for f in rule.fields})
             if f.startswith("trend__")
         ),
+        join_component=component,
+        component_fields={n: tuple(sorted(f)) for n, f in component_fields.items()},
     )
+
+
+def _components(joined: list[set[str]]) -> dict[str, int]:
+    """Codes joined in one rule, merged into components: code -> component number."""
+    parts: list[set[str]] = []
+    for codes in joined:
+        codes = set(codes)
+        touching = [p for p in parts if p & codes]
+        for p in touching:
+            parts.remove(p)
+            codes |= p
+        parts.append(codes)
+    ordered = sorted(parts, key=lambda p: sorted(p))
+    return {code: i for i, p in enumerate(ordered) for code in p}
 
 
 def _context_only_fields(

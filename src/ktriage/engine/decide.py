@@ -76,10 +76,11 @@ class Decider:
         # context fields decided on their own (rules that name no symptom), by part
         self._part_of_field = {
             name: part
-            for part, (gid, fields) in enumerate(compiled.context_only_fields)
-            if gid not in compiled.join_groups
+            for part, (_gid, fields) in enumerate(compiled.context_only_fields)
             for name in fields
         }
+        # the fields the rules of these joined codes test (few distinct sets of codes)
+        self._join_fields: dict[tuple[str, ...], tuple[str, ...]] = {}
         # which parts, with which fields, a report holding these fields has (few shapes)
         self._layouts: dict[tuple[str, ...], tuple[tuple[int, tuple[str, ...]], ...]] = {}
 
@@ -144,29 +145,44 @@ class Decider:
         bucket = compiled.bucket
         by_code = compiled.group_of_code
         live = compiled.live_groups
-        joins = compiled.join_groups
+        component = compiled.join_component
         code_fields = compiled.fields_with_code
         with_symptom = compiled.with_symptom
         pending = self._pending
         lookup = self._lookup
         context = facts.context
         hits: list[Hit] = []
-        joined: dict[int, list[SymptomFact]] = {}
+        joined: dict[int, list[SymptomFact]] | None = None
         for s in facts.symptoms:
-            gid = by_code[s.code]
-            if gid not in live:
+            code = s.code
+            if by_code[code] not in live:
                 continue  # no rule mentions it: only the catch-all would match
-            if gid in joins:
-                joined.setdefault(gid, []).append(s)
+            number = component.get(code)
+            if number is not None:
+                if joined is None:
+                    joined = {}
+                joined.setdefault(number, []).append(s)
                 continue
             # Every rule naming this code sees this one symptom fact and the context fields
             # it tests, nothing else: decide the symptom alone with just those fields.
-            fields = code_fields.get(s.code, ())
+            fields = code_fields.get(code, ())
             ckey = tuple([bucket(f, context[f]) if f in context else None for f in fields])
             pending.unit = ((s,), fields, context, with_symptom, False)
             decision = lookup((self._symptom_key(s), ckey))
             one = (s,)
             hits += [(name, one if where else ()) for name, where in decision]
+        if joined is not None:
+            for number, group in joined.items():
+                if len(group) == 1:
+                    s = group[0]
+                    fields = code_fields.get(s.code, ())
+                    ckey = tuple([bucket(f, context[f]) if f in context else None for f in fields])
+                    pending.unit = ((s,), fields, context, with_symptom, False)
+                    decision = lookup((self._symptom_key(s), ckey))
+                    one = (s,)
+                    hits += [(name, one if where else ()) for name, where in decision]
+                else:
+                    hits += self._joined(number, group, context)
         if context:
             present = tuple(context)
             layout = self._layouts.get(present) or self._layout(present)
@@ -174,32 +190,31 @@ class Decider:
                 pending.unit = ((), fields, context, None, True)
                 # the fields' names too: which of them are present matters
                 hits += lookup((part, fields, tuple([bucket(f, context[f]) for f in fields])))
-        if joins and (joined or context):
-            hits += self._joined(facts, joined)
         return hits
 
-    def _joined(self, facts: Facts, joined: dict[int, list[SymptomFact]]) -> list[Hit]:
-        """Groups where a rule joins symptom facts: decide all their facts together."""
+    def _joined(self, number: int, group: list[SymptomFact], context: dict[str, Any]) -> list[Hit]:
+        """Symptoms that rules join together: decided together, with the context fields
+        the rules naming their codes test."""
         compiled = self._compiled
-        by_field = compiled.group_of_field
-        contexts: dict[int, list[str]] = {}
-        for name in facts.context:
-            gid = by_field[name]
-            if gid in compiled.join_groups:
-                contexts.setdefault(gid, []).append(name)
-        hits: list[Hit] = []
-        for gid in sorted(joined.keys() | contexts.keys()):
-            fields = tuple(sorted(contexts.get(gid, ())))
-            keyed = sorted(
-                ((self._symptom_key(s), s) for s in joined.get(gid, ())),
-                key=lambda pair: pair[0],  # stable: equal keys keep report order
+        keyed = sorted(
+            ((self._symptom_key(s), s) for s in group),
+            key=lambda pair: pair[0],  # stable: equal keys keep report order
+        )
+        codes = tuple(sorted({s.code for s in group}))
+        fields = self._join_fields.get(codes)
+        if fields is None:
+            if len(self._join_fields) >= 4096:
+                self._join_fields.clear()  # a backstop: few sets of codes occur
+            code_fields = compiled.fields_with_code
+            fields = self._join_fields[codes] = tuple(
+                sorted({f for c in codes for f in code_fields.get(c, ())})
             )
-            ckey = tuple((n, compiled.bucket(n, facts.context[n])) for n in fields)
-            ordered = tuple(s for _, s in keyed)
-            self._pending.unit = (ordered, fields, facts.context, None, False)
-            decision = self._lookup((gid, tuple(k for k, _ in keyed), ckey))
-            hits += [(name, tuple([ordered[p] for p in where])) for name, where in decision]
-        return hits
+        bucket = compiled.bucket
+        ckey = tuple([bucket(f, context[f]) if f in context else None for f in fields])
+        ordered = tuple(s for _, s in keyed)
+        self._pending.unit = (ordered, fields, context, compiled.with_symptom, False)
+        decision = self._lookup((number, tuple(k for k, _ in keyed), fields, ckey))
+        return [(name, tuple([ordered[p] for p in where])) for name, where in decision]
 
 
 def _ask(
