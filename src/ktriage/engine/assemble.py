@@ -167,11 +167,24 @@ class Assembler:
         self._summaries: dict[tuple[str, ...], str] = {}
         self._field_texts: dict[tuple[Any, ...], str] = {}
         self._readings: dict[str, Reading] = {}
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+        self._symptom_texts: dict[tuple[Any, ...], str] = {}
 
     # Small memos for the words of ``because`` and ``summary``; each is bounded (cleared
     # when full) because names and values come from callers.
 
     def _describe(self, fact: SymptomFact) -> str:
+        # everything but the position: the same words, read the same way, say the same
+        memo_key = fact[1:]
+        text = self._symptom_texts.get(memo_key)
+        if text is not None:
+            return text
+        if len(self._symptom_texts) >= 16384:
+            self._symptom_texts.clear()  # a backstop on a bounded memo
+        text = self._symptom_texts[memo_key] = self._describe_new(fact)
+        return text
+
+    def _describe_new(self, fact: SymptomFact) -> str:
         key = (fact.name, fact.code)
         head = self._heads.get(key)
         if head is None:
@@ -215,8 +228,23 @@ class Assembler:
         return self._info
 
     def result(self, report: Report, facts: Facts, hits: list[Hit]) -> Result:
-        """The Result for ``report``, given what fired on its facts."""
-        return self.fill(report, facts, self.plan(facts, hits))
+        """The Result for ``report``, given what fired on its facts.
+
+        The plan depends only on the decision (which rule fired on which symptom
+        positions, and which positions hold unrecognised words), so it is memoised on
+        that; ``fill`` then writes what depends on the report's own values.
+        """
+        key = (
+            tuple([(name, tuple([s.position for s in matched])) for name, matched in hits]),
+            tuple([s.code == UNRECOGNIZED_CODE for s in facts.symptoms]),
+        )
+        plans = self._plans
+        plan = plans.get(key)
+        if plan is None:
+            if len(plans) >= 16384:
+                plans.clear()  # a backstop on a bounded memo
+            plan = plans[key] = self.plan(facts, hits)
+        return self.fill(report, facts, plan)
 
     def plan(self, facts: Facts, hits: list[Hit]) -> Plan:
         """Everything a Result says that depends only on what fired: the level, the
