@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from ktriage import Engine
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# The compiled-pack cache of this test run (subprocesses inherit it): never the user's own.
+os.environ.setdefault("KTRIAGE_CACHE_DIR", tempfile.mkdtemp(prefix="ktriage-test-cache-"))
 
 DATA = Path(__file__).parent / "data"
 STARTER = DATA / "starter"

@@ -132,7 +132,8 @@ def _number(name: str) -> Any:
 # strict: 0, 1, "yes" are not true/false (lax mode would accept them)
 _Flag = Annotated[bool, Field(strict=True)] | None
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+# defer_build: schemas are built on first use, not at import (start-up time)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Symptom(BaseModel):
@@ -270,7 +271,7 @@ class Report(BaseModel):
 class SourceRef(BaseModel):
     """A document a rule rests on."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     title: str
@@ -280,7 +281,7 @@ class SourceRef(BaseModel):
 class Advice(BaseModel):
     """What one fired rule says: to the patient, to staff, and why it fired."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     rule: str
     title: str
@@ -298,7 +299,7 @@ class Advice(BaseModel):
 class ReadSymptom(BaseModel):
     """A symptom found in a text: its code, the words it was read from, and how."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str
     label: str
@@ -311,7 +312,7 @@ class ReadSymptom(BaseModel):
 class AbsentSymptom(BaseModel):
     """A symptom a text says is not there: read, never matched, never unrecognised."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     code: str
     label: str
@@ -322,7 +323,7 @@ class AbsentSymptom(BaseModel):
 class Reading(BaseModel):
     """How one symptom text was read."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     text: str  # exactly as given
     symptoms: tuple[ReadSymptom, ...] = ()
@@ -332,7 +333,7 @@ class Reading(BaseModel):
 
 
 class RulePackInfo(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str
     version: str
@@ -342,7 +343,7 @@ class RulePackInfo(BaseModel):
 class Skipped(BaseModel):
     """A piece of the input that was not triaged, and why (e.g. FHIR data ktriage cannot read)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     what: str  # "Observation 2339-0 glucose"
     where: str  # "entry.14"
@@ -352,7 +353,7 @@ class Skipped(BaseModel):
 class Result(BaseModel):
     """The triage decision for one report."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     patient_id: str | None = None
     escalation: Escalation

@@ -42,7 +42,7 @@ MAX_FILE_BYTES = 1_000_000
 
 M = TypeVar("M", bound=BaseModel)
 
-_FORBID = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+_FORBID = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 Text = Annotated[str, Field(min_length=1)]
 
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import packcache
 from .assemble import Assembler
-from .compiler import compile_pack
+from .compiler import CompiledPack, compile_pack
 from .decide import CacheInfo, Decider
 from .errors import FieldError, InvalidReport
 from .facts import extract
 from .intake import parse_report
 from .models import Escalation, Reading, Report, Result, RulePackInfo
-from .pack import RulePack, load_pack
+from .pack import RulePack, default_pack_path, load_pack
 from .reader import Reader, reading_example_problems
 from .runtime import Runtime
 
@@ -78,14 +79,23 @@ class Engine:
     loading validates and compiles the whole pack.
     """
 
-    def __init__(self, pack: RulePack, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        pack: RulePack,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        _built: tuple[CompiledPack, Reader] | None = None,
+    ) -> None:
         self.pack = pack
-        self._compiled = compile_pack(pack)
+        self._compiled = compile_pack(pack) if _built is None else _built[0]
         aliases = {name: rule.aliases for name, rule in self._compiled.compiled.items()}
         self._runtime = Runtime(self._compiled.ruleset, aliases)
         self._decider = Decider(self._compiled, self._runtime, cache_size)
         self._assembler = Assembler(pack, self._compiled)
-        self.reader = pack.text_reader or Reader(pack.vocabulary, pack.reader)
+        if _built is not None:
+            self.reader = _built[1]
+        else:
+            self.reader = pack.text_reader or Reader(pack.vocabulary, pack.reader)
 
     @classmethod
     def load(
@@ -95,8 +105,20 @@ class Engine:
 
         Raises ``RulePackError`` naming the file, line and rule for any problem.
         ``cache_size=0`` turns the decision cache off: every report goes to durable_rules.
+        The loaded and compiled pack is kept in the user's cache folder, keyed by the
+        sha256 of the pack's files (``packcache``), and reused while nothing changed.
         """
-        return cls(load_pack(path), cache_size=cache_size)
+        root = Path(path) if path is not None else default_pack_path()
+        key = packcache.pack_key(root) if packcache.enabled() else None
+        if key is not None:
+            cached = packcache.load(key)
+            if cached is not None:
+                pack, compiled, reader = cached
+                return cls(pack, cache_size=cache_size, _built=(compiled, reader))
+        engine = cls(load_pack(root), cache_size=cache_size)
+        if key is not None:
+            packcache.store(key, (engine.pack, engine._compiled, engine.reader))
+        return engine
 
     @property
     def info(self) -> RulePackInfo:
