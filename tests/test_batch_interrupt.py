@@ -85,7 +85,9 @@ def test_killed_batch_leaves_no_worker_and_only_whole_lines(
         workers: set[int] = set()
         while time.monotonic() < deadline and proc.poll() is None:
             workers = children(proc.pid)
-            if len(workers) >= 3:  # two workers and the resource tracker
+            # two workers and the resource tracker, and some output already written
+            # (workers start with the first line)
+            if len(workers) >= 3 and out.exists() and out.stat().st_size > 0:
                 break
             time.sleep(0.2)
         assert len(workers) >= 3, "the batch never started its workers"

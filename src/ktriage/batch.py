@@ -4,9 +4,9 @@ Every output record starts with ``"line": N``, the input line it answers: a Resu
 (``{"line": N, "patient_id": ..., "escalation": ...}``) or, for a line that cannot be
 triaged, ``{"line": N, "error": {...}}``. So output line N answers input line N, and an
 interrupted run can be resumed after the last whole line (``resume_point``). Input is
-streamed in chunks: small inputs are triaged in this process; once an input proves large,
-the rest goes to worker processes (one Engine each, each ending itself when this process
-dies) with a bounded number of chunks in flight, and chunks are written back in order.
+streamed in chunks, from the first line both in this process and in worker processes (one
+Engine each, each ending itself when this process dies; ``ktriage.parallel``), with a
+bounded number of chunks in flight, and chunks are written back in order.
 Memory therefore stays flat however long the input is; a line longer than
 ``MAX_LINE_BYTES`` is skipped unread and answered with an error record.
 """
@@ -14,13 +14,8 @@ Memory therefore stays flat however long the input is; a line longer than
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import IO
@@ -32,11 +27,10 @@ from .engine.triage import Engine
 from .history.base import HistoryStore
 
 CHUNK_LINES = 1_000
-# Starting worker processes costs about as much as triaging tens of thousands of lines in
-# this process (each worker imports ktriage and compiles the pack), so only inputs longer
-# than this go to workers.
-PARALLEL_AFTER_LINES = 20_000
-IN_FLIGHT_PER_WORKER = 2
+# Lines triaged in this process before workers start (0: workers start with the first line;
+# this process triages beside them while they start, see ktriage.parallel)
+PARALLEL_AFTER_LINES = 0
+IN_FLIGHT_PER_WORKER = 2  # as ktriage.parallel
 ERROR_LINES_KEPT = 20
 MAX_LINE_BYTES = 1_000_000  # the HTTP service's body limit: one report is far smaller
 TOO_LONG = None  # what stands for a line that was too long to read
@@ -165,71 +159,27 @@ def triage_lines(
 ) -> Iterator[Chunk]:
     """Triage every line; yield the output in input order, a chunk at a time.
 
-    ``workers``: processes for large inputs (default: one per CPU); 1 keeps it all in
-    this process. Each worker loads its own Engine from ``engine.pack.root``. Workers are
-    spawned, so a script calling this must guard its entry with ``if __name__ ==
-    "__main__":`` (as any multiprocessing program must).
+    ``workers``: processes beside this one (default: one per CPU), started at once while
+    this process triages too (``ktriage.parallel.run_local``); 1 keeps it all in this
+    process. ``parallel_after`` lines are triaged here before any worker starts (0: none).
+    Each worker loads its own Engine from ``engine.pack.root``. Workers are spawned, so
+    a script calling this must guard its entry with ``if __name__ == "__main__":`` (as
+    any multiprocessing program must).
     """
+    from .parallel import Job, adopt, run_local
+
     workers = workers or os.cpu_count() or 1
     chunks = chunked(lines, chunk_lines, first_line)
     seen = 0
-    for chunk in chunks:
+    while workers > 1 and seen < parallel_after:
+        chunk = next(chunks, None)
+        if chunk is None:
+            return
         yield triage_chunk(engine, chunk)
         seen += len(chunk)
-        if workers > 1 and seen >= parallel_after:
-            yield from _in_workers(chunks, engine.pack.root, workers)
-            return
-
-
-def _in_workers(
-    chunks: Iterator[list[tuple[int, Line]]], rules: str, workers: int
-) -> Iterator[Chunk]:
-    # spawn, not fork: a forked child would inherit durable_rules' native state and any
-    # lock held by another thread at that moment.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(rules, os.getpid())
-    )
-    try:
-        pending: deque[Future[Chunk]] = deque()
-        limit = workers * IN_FLIGHT_PER_WORKER
-        for chunk in chunks:
-            pending.append(pool.submit(_work, chunk))
-            if len(pending) >= limit:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    except BaseException:
-        # Interrupted (Ctrl-C, SIGTERM, a closed output): do not wait for the chunks in
-        # flight, whose output nobody will write.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-
-
-_worker_engine: Engine | None = None
-PARENT_CHECK_SECONDS = 0.5
-
-
-def _start_worker(rules: str, parent: int) -> None:
-    global _worker_engine
-    # A worker blocked on its task queue never learns that the batch process was killed
-    # (kill -9 runs no clean-up): it would wait forever. It checks its parent instead.
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    _worker_engine = Engine.load(rules)
-
-
-def _exit_with(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(1)
-
-
-def _work(chunk: list[tuple[int, Line]]) -> Chunk:
-    assert _worker_engine is not None, "worker started without an engine"
-    return triage_chunk(_worker_engine, chunk)
+    root = engine.pack.root
+    adopt(root, engine)  # this process triages with the caller's engine
+    yield from run_local(Job("batch", (root,)), chunks, workers)
 
 
 def run_batch(
