@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from typing import IO
+from typing import IO, Any
 
 from .engine.errors import FieldError, InvalidReport, KtriageError
 from .engine.intake import parse_report
@@ -156,8 +156,12 @@ def triage_lines(
     chunk_lines: int = CHUNK_LINES,
     parallel_after: int = PARALLEL_AFTER_LINES,
     first_line: int = 1,
+    dask: Any = None,
 ) -> Iterator[Chunk]:
     """Triage every line; yield the output in input order, a chunk at a time.
+
+    ``dask``: a ``dask.distributed.Client``: the chunks are triaged on its cluster
+    (``ktriage.parallel.run_dask``) and come back in the same order, the same output.
 
     ``workers``: processes beside this one (default: one per CPU), started at once while
     this process triages too (``ktriage.parallel.run_local``); 1 keeps it all in this
@@ -166,10 +170,13 @@ def triage_lines(
     a script calling this must guard its entry with ``if __name__ == "__main__":`` (as
     any multiprocessing program must).
     """
-    from .parallel import Job, adopt, run_local
+    from .parallel import Job, adopt, run_dask, run_local
 
     workers = workers or os.cpu_count() or 1
     chunks = chunked(lines, chunk_lines, first_line)
+    if dask is not None:
+        yield from run_dask(Job("batch", (engine.pack.root,)), chunks, dask)
+        return
     seen = 0
     while workers > 1 and seen < parallel_after:
         chunk = next(chunks, None)
@@ -191,6 +198,7 @@ def run_batch(
     progress: Callable[[Chunk], object] | None = None,
     first_line: int = 1,
     store: HistoryStore | None = None,
+    dask: Any = None,
 ) -> BatchStats:
     """Triage ``lines`` (numbered from ``first_line``) and hand the output to ``write``
     chunk by chunk: each chunk is whole lines.
@@ -200,7 +208,7 @@ def run_batch(
     """
     stats = BatchStats()
     chunks = (
-        triage_lines(lines, engine, workers=workers, first_line=first_line)
+        triage_lines(lines, engine, workers=workers, first_line=first_line, dask=dask)
         if store is None
         else (triage_chunk(engine, c, store) for c in chunked(lines, 1, first_line))
     )

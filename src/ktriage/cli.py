@@ -457,6 +457,12 @@ def intake(
     help="Exit 3 when some line's level is at or above this one (for scripts).",
 )
 @history_option
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="local|tcp://HOST:8786",
+    help="Triage on a Dask cluster: 'local' starts one on this machine (ktriage[dask]).",
+)
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -466,6 +472,7 @@ def batch(
     resume: bool,
     fail_on: str | None,
     history: str | None,
+    dask_address: str | None,
 ) -> None:
     """Triage a JSON Lines file: one Result per input line, in order.
 
@@ -480,6 +487,7 @@ def batch(
       ktriage batch reports.jsonl -o results.jsonl
       ktriage batch reports.jsonl -o results.jsonl --resume
       cat reports.jsonl | ktriage batch - | jq -c 'select(.error)'
+      ktriage batch reports.jsonl -o results.jsonl --dask tcp://scheduler:8786
     """
     from .batch import ResumeError, read_lines, resume_point, run_batch, summary_line
 
@@ -488,6 +496,11 @@ def batch(
     engine = _engine(ctx)
     # each line with a patient_id is triaged with, and recorded in, the store; its output
     # line is written once its transaction has committed
+    if history and dask_address:
+        raise click.UsageError(
+            "--dask and --history do not go together: a check-in store records each line"
+            " in order, in this process"
+        )
     store = open_history(history) if history else None
     done_before = errors_before = 0
     levels_before: tuple[int, ...] = (0,) * len(LEVELS)
@@ -533,6 +546,7 @@ def batch(
         if progress is not None:
             progress(chunk)
 
+    client = _dask(dask_address) if dask_address else None
     try:
         stats = run_batch(
             lines,
@@ -542,6 +556,7 @@ def batch(
             progress=count,
             first_line=done_before + 1,
             store=store,
+            dask=client,
         )
     except KeyboardInterrupt:
         done()
@@ -557,6 +572,10 @@ def batch(
             os.close(fd)
         if store is not None:
             store.close()
+        if client is not None:
+            from .parallel import close_dask
+
+            close_dask(client)
     done()
     total, errors = done_before + stats.lines, errors_before + stats.errors
     levels = [a + b for a, b in zip(levels_before, stats.levels, strict=True)]
@@ -568,6 +587,15 @@ def batch(
     if fail_on is not None and any(levels[Escalation(fail_on.lower()).rank :]):
         ctx.exit(EXIT_FAIL_ON)
     ctx.exit(EXIT_BATCH_ERRORS if errors else EXIT_OK)
+
+
+def _dask(address: str) -> Any:
+    from .parallel import DaskUnavailable, dask_client
+
+    try:
+        return dask_client(address)
+    except DaskUnavailable as exc:
+        raise Problem(str(exc)) from None
 
 
 def _terminated(signum: int, frame: Any) -> None:
@@ -696,6 +724,104 @@ def rules_validate(ctx: click.Context, path: str | None) -> None:
         f"{len(pack.vocabulary.terms)} symptoms, {len(pack.sources)} sources, "
         f"{examples} examples (all run and pass)"
     )
+
+
+@rules.command("diff")
+@click.argument("old_pack", metavar="OLD", type=click.Path(file_okay=False))
+@click.argument("new_pack", metavar="NEW", type=click.Path(file_okay=False))
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    metavar="FILE.jsonl|FILE.parquet",
+    help="The reports to triage with both packs: JSON Lines, or Parquet (one row each).",
+)
+@format_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes beside this one (default: one per CPU; 1 = this process only).",
+)
+@click.option(
+    "--dask",
+    "dask_address",
+    metavar="local|tcp://HOST:8786",
+    help="Compare on a Dask cluster: 'local' starts one on this machine (ktriage[dask]).",
+)
+@click.pass_context
+def rules_diff(
+    ctx: click.Context,
+    old_pack: str,
+    new_pack: str,
+    input_path: str,
+    fmt: str,
+    workers: int | None,
+    dask_address: str | None,
+) -> None:
+    """What changing pack OLD into NEW does to real reports: triage every input line with
+    both and count level changes, lowered lines and how often each rule fires.
+
+    Exit 0 when every line was triaged, 1 when some lines were errors (listed), 2 when
+    a pack does not load or the input cannot be read.
+
+    \b
+    Examples:
+      ktriage rules diff ./pack-v1 ./pack-v2 --input checkins.jsonl
+      ktriage rules diff ./pack-v1 ./pack-v2 --input checkins.parquet --format json
+      ktriage rules diff ./pack-v1 ./pack-v2 --input checkins.jsonl --dask tcp://sched:8786
+    """
+    from . import diff as diff_module
+    from .batch import CHUNK_LINES
+    from .parallel import Job, adopt, run_dask, run_local
+
+    old = _engine(ctx, old_pack)
+    new = _engine(ctx, new_pack)
+    if not os.path.exists(input_path):
+        raise Problem(f"--input: no such file: {input_path}")
+    chunks = diff_module.read_input(input_path, CHUNK_LINES)
+    job = Job("diff", (old.pack.root, new.pack.root))
+    adopt(old.pack.root, old)
+    adopt(new.pack.root, new)
+    stderr = sys.stderr
+    progress, done = _diff_progress(stderr)
+    client = _dask(dask_address) if dask_address else None
+    try:
+        parts = (
+            run_dask(job, chunks, client) if client is not None else run_local(job, chunks, workers)
+        )
+        result = diff_module.merge(parts, progress)
+    except diff_module.InputError as exc:
+        done()
+        raise Problem(str(exc)) from None
+    finally:
+        if client is not None:
+            from .parallel import close_dask
+
+            close_dask(client)
+    done()
+    if fmt == "json":
+        click.echo(json.dumps(result.report(), ensure_ascii=False))
+    else:
+        click.echo(diff_module.render_text(result, old, new))
+    ctx.exit(EXIT_BATCH_ERRORS if result.error_count else EXIT_OK)
+
+
+def _diff_progress(stderr: TextIO) -> tuple[Any, Callable[[], None]]:
+    from . import render
+
+    if not render.is_terminal(stderr):
+        return None, lambda: None
+    seen = [0]
+
+    def count(part: Any) -> None:
+        seen[0] += part.lines
+        stderr.write(f"\rcompared {seen[0]:,} lines")
+        stderr.flush()
+
+    def finish() -> None:
+        stderr.write("\n" if seen[0] else "")
+
+    return count, finish
 
 
 @rules.command("test")

@@ -230,6 +230,7 @@ def dask_client(address: str) -> Any:
                 n_workers=os.cpu_count() or 1,
                 threads_per_worker=1,  # durable_rules holds the GIL: processes, not threads
                 processes=True,
+                host="127.0.0.1",  # this machine only
                 dashboard_address=None,
             )
             client = Client(cluster)
