@@ -201,7 +201,7 @@ def scheduler() -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )
     try:
         yield cluster.scheduler_address
@@ -257,6 +257,8 @@ def test_dask_local_starts_its_own_cluster(packs) -> None:
         "--dask",
         "local",
     )
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stdout.startswith("{"), repr(result.stdout[:300])
     assert json.loads(result.stdout) == EXPECTED
 
 

@@ -231,7 +231,7 @@ def dask_client(address: str) -> Any:
                 threads_per_worker=1,  # durable_rules holds the GIL: processes, not threads
                 processes=True,
                 host="127.0.0.1",  # this machine only
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # not the shared default port 8787
             )
             client = Client(cluster)
             _clusters[id(client)] = cluster  # closed with the client (close_dask)
@@ -239,6 +239,9 @@ def dask_client(address: str) -> Any:
         return Client(address, timeout="20s")
     except (OSError, TimeoutError) as exc:
         raise DaskUnavailable(f"--dask {address}: cannot reach the scheduler: {exc}") from None
+    except Exception as exc:  # e.g. RuntimeError: a local cluster that did not start
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DaskUnavailable(f"--dask {address}: the cluster did not start: {first}") from None
 
 
 _clusters: dict[int, Any] = {}
