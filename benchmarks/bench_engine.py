@@ -228,6 +228,11 @@ def main() -> None:
         out[f"overhead_over_{key}_pct"] = round(
             100 * (out[f"{key}_per_s"] / out["uncached_per_s"] - 1), 1
         )
+    # how far ktriage is from the hand-written if-chain, and from the goal (issue 15)
+    out["if_chain_over_cached_cold"] = round(out["if_chain_per_s"] / cold, 1)
+    out["if_chain_over_cached_steady"] = round(
+        out["if_chain_per_s"] / out["cached_steady_40k_per_s"], 1
+    )
 
     # 4. memory
     for label, size in (("uncached", 0), ("cached", 65_536)):
@@ -265,6 +270,11 @@ def main() -> None:
         f" {out['raw_durable_per_s']:,}/s (our overhead {out['overhead_over_raw_durable_pct']} %);"
         f" raw engine calls: {out['raw_engine_per_s']:,}/s"
         f" (our overhead {out['overhead_over_raw_engine_pct']} %)"
+    )
+    print(
+        f"ratio: the if-chain is {out['if_chain_over_cached_cold']}x triage() cached cold and"
+        f" {out['if_chain_over_cached_steady']}x triage() cached steady (goal: 50,000/s,"
+        " within 7x)"
     )
     for label in ("uncached", "cached"):
         marks = out[f"rss_{label}_mb"]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from benchmarks.workload import random_reports
 from ktriage import Engine, FieldError, InvalidReport, Report, Result
 from ktriage.engine.intake import parse_report
 
@@ -240,3 +241,23 @@ def test_odd_values_get_plain_messages(given: dict, message: str) -> None:
     with pytest.raises(InvalidReport) as info:
         parse_report(given)
     assert str(info.value) == message
+
+
+def test_constructed_results_equal_validated_ones_on_random_reports() -> None:
+    """The engine builds Results without validating them again (issue 15): on thousands
+    of random reports each one equals, field for field and in JSON, the same data put
+    through pydantic's validation."""
+    engine = Engine.load()
+    checked = 0
+    for report in random_reports(engine.pack.vocabulary, 3000, seed=15):
+        result = engine.evaluate(report)
+        validated = Result.model_validate(result.model_dump())
+        assert validated == result, report
+        assert validated.model_dump_json() == result.model_dump_json()
+        assert validated.model_fields_set == result.model_fields_set
+        assert Result.model_validate_json(result.model_dump_json()) == result
+        for advice, again in zip(result.advice, validated.advice, strict=True):
+            assert type(advice) is type(again)
+            assert advice.model_fields_set == again.model_fields_set
+        checked += 1
+    assert checked == 3000
