@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from ktriage.cli import main
 
-from .conftest import STARTER
+from .conftest import DATA, STARTER
 
 LINES = [
     '{"symptoms": [{"name": "mood swings", "severity": "mild", "days": 14}]}',
@@ -45,26 +46,13 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def packs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+def packs() -> tuple[Path, Path, Path]:
     """OLD = the starter pack; NEW = the same with mood swings persistent from 21 days,
-    not 14 (one threshold moved); the input file."""
-    root = tmp_path_factory.mktemp("diff")
-    old, new = root / "old", root / "new"
-    shutil.copytree(STARTER, old)
-    shutil.copytree(STARTER, new)
-    mood = new / "rules" / "mood.yaml"
-    text = mood.read_text()
-    for a, b in [
-        ("days: {at_least: 14}", "days: {at_least: 21}"),
-        ("severity: mild, days: 14}", "severity: mild, days: 21}"),
-        ("severity: mild, days: 13}", "severity: mild, days: 20}"),
-    ]:
-        assert a in text
-        text = text.replace(a, b)
-    mood.write_text(text)
-    source = root / "in.jsonl"
-    source.write_text("\n".join(LINES) + "\n")
-    return old, new, source
+    not 14 (one threshold moved; tests/data/diff/new); the input file (LINES)."""
+    new = DATA / "diff" / "new"
+    source = DATA / "diff" / "checkins.jsonl"
+    assert source.read_text() == "\n".join(LINES) + "\n"
+    return STARTER, new, source
 
 
 def run(*args: str) -> object:
@@ -91,7 +79,7 @@ def test_text_form_flags_lowered_lines_first(packs) -> None:
     result = run("rules", "diff", str(old), str(new), "--input", str(source))
     assert result.exit_code == 1
     assert result.stdout.splitlines()[:12] == [
-        "Rule change: ktriage-starter 0.1.0 -> ktriage-starter 0.1.0",
+        "Rule change: ktriage-starter 0.1.0 -> ktriage-starter 0.2.0",
         "7 reports triaged with both packs, 3 changed level (3 lowered, 0 raised);"
         " 2 lines not triaged",
         "",
@@ -270,3 +258,14 @@ def test_an_unreachable_scheduler_is_a_one_line_error(packs) -> None:
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: --dask tcp://127.0.0.1:9: cannot reach the scheduler")
     assert result.stderr.count("\n") == 1
+
+
+def test_the_documented_example_prints_what_it_shows() -> None:
+    docs = (Path(__file__).parent.parent / "docs" / "cli.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n(\$ ktriage rules diff .*?)```", docs, re.S)
+    assert block is not None
+    command, *shown = block.group(1).splitlines()
+    args = command.removeprefix("$ ktriage ").split()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == shown
