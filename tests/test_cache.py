@@ -130,7 +130,7 @@ def test_joined_symptoms_of_the_shipped_pack_agree() -> None:
     cached = Engine.load()
     uncached = Engine.load(cache_size=0)
     component = cached._compiled.join_component
-    assert len(set(component.values())) >= 2  # the pack still joins symptoms
+    assert len(component) >= 2  # the pack still joins symptoms
     codes = sorted(component)
     rng = random.Random(11)
     for _ in range(1500):

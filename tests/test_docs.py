@@ -36,6 +36,10 @@ NOT_RUN = {
     ),
     ("README.md", "scripts/test"): "the test script itself",
     ("cli.md", "# bash, in ~/.bashrc"): "shell start-up files",
+    ("cli.md", "# on the scheduler machine"): (
+        "needs Dask on several machines (tests/test_rules_diff.py runs batch and rules diff"
+        " on a LocalCluster by its tcp:// address)"
+    ),
     ("service.md", "pip install 'ktriage[server]'         # HTTP service and CDS Hooks"): (
         "installs extras"
     ),

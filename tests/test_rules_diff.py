@@ -29,7 +29,7 @@ LINES = [
 EXPECTED = {
     "total": 7,
     "errors": [
-        {"line": 5, "message": "malformed JSON at line 1, column 1: Expecting value"},
+        {"line": 5, "message": "malformed JSON at column 1: Expecting value"},
         {"line": 7, "message": "empty line; expected a report (JSON object)"},
     ],
     "error_count": 2,
@@ -94,7 +94,7 @@ def test_text_form_flags_lowered_lines_first(packs) -> None:
         "emergency             0           0           0           0           0",
     ]
     assert "  mood.swings_persistent: 5 -> 2" in result.stdout
-    assert "  line 5: malformed JSON at line 1, column 1: Expecting value" in result.stdout
+    assert "  line 5: malformed JSON at column 1: Expecting value" in result.stdout
 
 
 def test_workers_and_many_chunks_give_the_same_answer(packs, tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_workers_and_many_chunks_give_the_same_answer(packs, tmp_path: Path) -> 
     assert got["errors"][:3] == [
         EXPECTED["errors"][0],
         EXPECTED["errors"][1],
-        {"line": 14, "message": "malformed JSON at line 1, column 1: Expecting value"},
+        {"line": 14, "message": "malformed JSON at column 1: Expecting value"},
     ]
     assert got["lowered"] == [n + 9 * k for k in range(400) for n in (1, 6, 8)]
 
