@@ -123,3 +123,24 @@ def test_a_bad_pack_is_never_cached(cache: Path, pack: Path) -> None:
     with pytest.raises(RulePackError):
         Engine.load(pack)
     assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_old_packs_are_pruned(cache: Path, pack: Path) -> None:
+    cache.mkdir(mode=0o700)
+    for i in range(packcache.KEEP_FILES + 5):
+        old = cache / f"{i:064x}.pack"
+        old.write_bytes(b"old")
+        os.utime(old, (1_000_000 + i, 1_000_000 + i))
+    Engine.load(pack)
+    kept = sorted(p.name for p in cache.glob("*.pack"))
+    assert len(kept) == packcache.KEEP_FILES
+    assert f"{packcache.pack_key(pack)}.pack" in kept
+    assert f"{0:064x}.pack" not in kept  # the oldest went first
+    assert f"{packcache.KEEP_FILES + 4:064x}.pack" in kept
+
+
+def test_the_vocabulary_is_read_before_the_pack_is_cached(cache: Path, pack: Path) -> None:
+    built = Engine.load(pack)
+    again = Engine.load(pack)
+    assert "tired" in again.reader._cache  # read once, kept with the compiled pack
+    assert again.reader.read("tired") == built.reader.read("tired")

@@ -154,5 +154,17 @@ def store(key: str, value: Any) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        _prune(folder)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         return
+
+
+KEEP_FILES = 16
+
+
+def _prune(folder: Path) -> None:
+    """Keep the KEEP_FILES most recently written packs (edited packs and upgrades leave
+    old ones behind)."""
+    files = sorted(folder.glob("*.pack"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEEP_FILES:]:
+        old.unlink(missing_ok=True)

@@ -351,6 +351,14 @@ class Reader:
         self._cache[text] = reading
         return reading
 
+    def prime(self, texts: Iterable[str]) -> None:
+        """Read ``texts`` now, so that they are in the cache (kept with a compiled pack:
+        the vocabulary's own words are what people type most)."""
+        for text in texts:
+            if len(self._cache) >= _CACHE_MAX // 2:
+                break  # leave room for what people really type
+            self.read(text)
+
     def _read(self, text: str) -> TextReading:
         tokens = tokenize(text, self._shorthand, self._whole)
         n = len(tokens)

@@ -117,6 +117,12 @@ class Engine:
                 return cls(pack, cache_size=cache_size, _built=(compiled, reader))
         engine = cls(load_pack(root), cache_size=cache_size)
         if key is not None:
+            # the vocabulary's own words, read once and kept with the compiled pack
+            engine.reader.prime(
+                phrase
+                for term in engine.pack.vocabulary.terms.values()
+                for phrase in (term.code, term.code.replace("_", " "), term.label, *term.synonyms)
+            )
             packcache.store(key, (engine.pack, engine._compiled, engine.reader))
         return engine
 
