@@ -527,22 +527,33 @@ def batch(
     for _ in zip(range(done_before), lines, strict=False):
         pass  # answered by the earlier run
 
+    seen = [done_before]  # lines written
+    stop = {signal.SIGINT, signal.SIGTERM}
+
     def write(text: str) -> None:
-        if fd is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-            return
-        data = memoryview(text.encode("utf-8"))
-        while data:  # whole chunks of whole lines, straight to the file: nothing buffered
-            data = data[os.write(fd, data) :]
+        # Ctrl-C and SIGTERM wait until the chunk is written and counted: whole lines only,
+        # and "stopped after line N" names the last line really written.
+        masked = hasattr(signal, "pthread_sigmask")
+        if masked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        try:
+            if fd is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                data = memoryview(text.encode("utf-8"))
+                while data:  # whole chunks of whole lines, straight to the file
+                    data = data[os.write(fd, data) :]
+            seen[0] += text.count("\n")
+        finally:
+            if masked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
 
     stderr = sys.stderr
     progress, done = _progress(source, stderr)
     previous: Any = signal.signal(signal.SIGTERM, _terminated)
-    seen = [done_before]
 
     def count(chunk: Any) -> None:
-        seen[0] += chunk.lines
         if progress is not None:
             progress(chunk)
 
