@@ -179,7 +179,7 @@ class Assembler:
         text = self._symptom_texts.get(memo_key)
         if text is not None:
             return text
-        if len(self._symptom_texts) >= 16384:
+        if len(self._symptom_texts) >= 4096:
             self._symptom_texts.clear()  # a backstop on a bounded memo
         text = self._symptom_texts[memo_key] = self._describe_new(fact)
         return text
@@ -241,7 +241,7 @@ class Assembler:
         plans = self._plans
         plan = plans.get(key)
         if plan is None:
-            if len(plans) >= 16384:
+            if len(plans) >= 2048:
                 plans.clear()  # a backstop on a bounded memo
             plan = plans[key] = self.plan(facts, hits)
         return self.fill(report, facts, plan)
