@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ktriage import Engine, load_pack
+from ktriage import Engine, RulePackError, load_pack
 from ktriage.cli import main
 
 from .conftest import STARTER
@@ -294,3 +294,27 @@ def test_validate_runs_the_examples(tmp_path: Path) -> None:
     assert out.stdout.startswith("FAIL ")
     assert f"expected {other}, got {level}" in out.stdout
     assert "worked example(s) fail; see above" in out.stderr
+
+
+def test_validate_reports_every_problem_in_the_rule_files(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(STARTER, pack)
+    files = sorted((pack / "rules").glob("*.yaml"))
+    broken = []
+    for rule_file in files[:2]:
+        text = rule_file.read_text(encoding="utf-8")
+        first = next(line for line in text.splitlines() if "escalation: " in line)
+        rule_file.write_text(text.replace(first, first.split(":")[0] + ": soon", 1))
+        broken.append(rule_file)
+    out = CliRunner().invoke(main, ["rules", "validate", str(pack)])
+    assert out.exit_code == 2
+    lines = out.stderr.splitlines()
+    assert len(lines) == 2, out.stderr
+    for line, rule_file in zip(lines, broken, strict=True):
+        assert line.startswith(f"error: {rule_file}:")
+        assert "escalation: unknown level 'soon'" in line
+    # the library's error is the first problem, and carries the others
+    with pytest.raises(RulePackError) as err:
+        load_pack(pack)
+    assert len(err.value.problems) == 2
+    assert str(err.value) == lines[0].removeprefix("error: ")

@@ -17,7 +17,7 @@ from typing import IO, Any, NoReturn, TextIO
 
 import click
 
-from . import Engine, InvalidReport, KtriageError, Report, Result
+from . import Engine, InvalidReport, KtriageError, Report, Result, RulePackError
 from .cli_history import history as history_group
 from .cli_history import history_option, open_history
 from .cli_pack import (
@@ -711,14 +711,21 @@ def rules_show(ctx: click.Context, rule_id: str, fmt: str) -> None:
 def rules_validate(ctx: click.Context, path: str | None) -> None:
     """Load and check a rule-pack folder, and run its worked examples.
 
-    Reports the first load problem with file:line, or every failing example. Exit 0 when
-    the pack is valid and every example passes, 2 otherwise.
+    Reports every problem in the rule files (one line each, with file:line), or every
+    failing example. Exit 0 when the pack is valid and every example passes, 2 otherwise.
 
     \b
     Example:
       ktriage rules validate ./my-pack
     """
-    engine = _engine(ctx, path)
+    try:
+        engine = Engine.load(path or rules_path(ctx))
+    except RulePackError as exc:  # every problem in the rule files, one line each
+        for problem in exc.problems[:-1]:
+            click.echo(f"error: {pack_problem(ctx, str(problem), path)}", err=True)
+        raise Problem(pack_problem(ctx, str(exc.problems[-1]), path)) from None
+    except KtriageError as exc:
+        raise Problem(pack_problem(ctx, str(exc), path)) from None
     pack = engine.pack
     examples = sum(len(r.examples) for r in pack.rules)
     failed = [o for o in engine.run_examples() if not o.passed]

@@ -74,6 +74,9 @@ class RulePackError(KtriageError):
         self.line = line
         self.rule_id = rule_id
         self.suggestion = suggestion
+        # every problem found in the rule files, this one first (``rules validate`` lists
+        # them all; the message is the first one's)
+        self.problems: list[RulePackError] = [self]
         super().__init__(self._describe())
 
     def _describe(self) -> str:

@@ -272,18 +272,31 @@ def load_pack(path: str | Path | None = None) -> RulePack:
     sources = _sources(*read(Path("sources.yaml")))
     rules: list[Rule] = []
     seen: dict[str, str] = {}
+    problems: list[RulePackError] = []  # every rule file is read; each bad rule counted
     for rule_file in rule_files:
-        shown, data = read(rule_file.relative_to(root))
-        for rule in _rules(shown, data, vocabulary, sources):
+        try:
+            shown, data = read(rule_file.relative_to(root))
+            file_rules = _rules(shown, data, vocabulary, sources, problems)
+        except RulePackError as exc:
+            problems.append(exc)
+            continue
+        for rule in file_rules:
             if rule.id in seen:
-                raise RulePackError(
-                    f"duplicate rule id; first defined at {seen[rule.id]}",
-                    file=shown,
-                    line=rule.line,
-                    rule_id=rule.id,
+                problems.append(
+                    RulePackError(
+                        f"duplicate rule id; first defined at {seen[rule.id]}",
+                        file=shown,
+                        line=rule.line,
+                        rule_id=rule.id,
+                    )
                 )
+                continue
             seen[rule.id] = f"{shown}:{rule.line}"
             rules.append(rule)
+    if problems:
+        first = problems[0]
+        first.problems = problems
+        raise first
     _check_supersedes(rules)
     pack = RulePack(
         name=manifest.name,
@@ -561,15 +574,23 @@ def _sources(file: str, data: Any) -> dict[str, SourceSpec]:
 
 
 def _rules(
-    file: str, data: Any, vocabulary: Vocabulary, sources: dict[str, SourceSpec]
+    file: str,
+    data: Any,
+    vocabulary: Vocabulary,
+    sources: dict[str, SourceSpec],
+    problems: list[RulePackError],
 ) -> list[Rule]:
+    """The file's valid rules; each bad rule's problem goes to ``problems``."""
     spec = _model(RulesFile, file, data)
     raw_rules = data["rules"]
     out: list[Rule] = []
     for i, raw in enumerate(spec.rules):
         node = raw_rules[i]
         rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-        out.append(_rule(file, node, rule_id, vocabulary, sources))
+        try:
+            out.append(_rule(file, node, rule_id, vocabulary, sources))
+        except RulePackError as exc:
+            problems.append(exc)
     return out
 
 
