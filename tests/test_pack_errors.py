@@ -364,3 +364,20 @@ def test_yaml_integer_too_long_to_read(tmp_path: Path) -> None:
     err = load_error(make_pack(tmp_path, text))
     assert err.message.startswith("unreadable YAML value: Exceeds the limit (4300 digits)")
     assert err.file == str(tmp_path / "pack" / "rules" / "zz_test.yaml")
+
+
+def test_an_unclosed_bracket_is_reported_where_it_opens(tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(STARTER, pack)
+    rule_file = sorted((pack / "rules").glob("*.yaml"))[0]
+    lines = rule_file.read_text(encoding="utf-8").splitlines()
+    n = next(i for i, line in enumerate(lines) if "sources: [" in line)
+    lines[n] = lines[n].replace("]", "")
+    rule_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(RulePackError) as err:
+        load_pack(pack)
+    assert err.value.line == n + 1
+    assert err.value.message == (
+        "malformed YAML: a [ ] or { } opened here is not closed (did not find expected ','"
+        f" or ']', line {n + 2})"
+    )

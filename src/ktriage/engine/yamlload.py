@@ -92,13 +92,28 @@ def load_yaml(text: str, filename: str) -> Any:
         _refuse_aliases(node, filename)
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise RulePackError(f"malformed YAML: {problem}", file=filename, line=line) from None
+        line, message = _yaml_error(exc)
+        raise RulePackError(message, file=filename, line=line) from None
     except yaml.YAMLError as exc:
         raise RulePackError(f"malformed YAML: {exc}", file=filename) from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits
         raise RulePackError(f"unreadable YAML value: {exc}", file=filename) from None
     finally:
         loader.dispose()
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    """The line of the mistake and what it is, where the parser can tell: a bracket or
+    quote opened on one line and never closed is reported where it was opened, not where
+    the parser gave up (the next line, or the end of the file)."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    context, mark = exc.context_mark, exc.problem_mark
+    opened = (exc.context or "").startswith(("while parsing a flow", "while scanning a quoted"))
+    if opened and context is not None and mark is not None and context.line < mark.line:
+        what = "a quoted text" if "quoted" in (exc.context or "") else "a [ ] or { }"
+        return (
+            context.line + 1,
+            f"malformed YAML: {what} opened here is not closed ({problem}, line {mark.line + 1})",
+        )
+    mark = mark or context
+    return (mark.line + 1 if mark else None), f"malformed YAML: {problem}"
