@@ -280,7 +280,7 @@ def test_reserved_rule_id(tmp_path: Path) -> None:
 def test_malformed_yaml(tmp_path: Path) -> None:
     err = load_error(make_pack(tmp_path, "rules:\n  - id: [unclosed\n"))
     assert err.message.startswith("malformed YAML: ")
-    assert err.line == 3
+    assert err.line == 2  # where the bracket opens, not where the parser gave up
 
 
 def test_duplicate_yaml_key(tmp_path: Path) -> None:
