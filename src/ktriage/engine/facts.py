@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
-from .models import SEVERITY_RANK, Measurements, Report, Severity
+from .models import SEVERITY_RANK, Measurements, Report, Severity, Symptom
 from .reader import Reader, TextReading
 from .trends import Trend, baseline_from_history, compute, timeline
 from .vocabulary import Vocabulary, normalise
@@ -57,6 +57,14 @@ class Facts(NamedTuple):
     # field -> its words in ``because`` when the report alone cannot say them (values
     # taken from earlier check-ins); None for a report without history
     notes: dict[str, str] | None = None
+
+
+def _bare(
+    position: int, name: str, code: str, sev: int, s: Symptom, days: float | None
+) -> SymptomFact:
+    """A fact the reader adds for a text (a possible or denied red flag, unread words):
+    the text's severity and duration, no flags."""
+    return SymptomFact(position, name, code, sev, s.severity, days, None, None, None)
 
 
 def derive(report: Report) -> dict[str, float]:
@@ -154,43 +162,17 @@ def extract(
             code = safety if safety is not None else UNRECOGNIZED_CODE
             if code == UNRECOGNIZED_CODE:
                 unrecognized.append(flag)
-            symptoms.append(
-                SymptomFact(len(symptoms), flag, code, given, s.severity, days, None, None, None)
-            )
+            symptoms.append(_bare(len(symptoms), flag, code, given, s, days))
         denied = reader.denied_red_flag
         if denied is not None and reading.absent:
             # a red flag said to be absent or past ("not suicidal anymore") never alarms,
             # but a clinician hears of it
             for absent in reading.absent:
                 if absent.code in reader.red_flag_codes:
-                    symptoms.append(
-                        SymptomFact(
-                            len(symptoms),
-                            absent.matched,
-                            denied,
-                            given,
-                            s.severity,
-                            days,
-                            None,
-                            None,
-                            None,
-                        )
-                    )
+                    symptoms.append(_bare(len(symptoms), absent.matched, denied, given, s, days))
         for words in reading.leftover:
             unrecognized.append(words)
-            symptoms.append(
-                SymptomFact(
-                    len(symptoms),
-                    words,
-                    UNRECOGNIZED_CODE,
-                    given,
-                    s.severity,
-                    days,
-                    None,
-                    None,
-                    None,
-                )
-            )
+            symptoms.append(_bare(len(symptoms), words, UNRECOGNIZED_CODE, given, s, days))
     context: dict[str, Any] = {
         k: v for k, v in report.measurements.__dict__.items() if v is not None
     }

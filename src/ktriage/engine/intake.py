@@ -194,32 +194,19 @@ def _unknown_fields(data: dict[str, Any], root: type[BaseModel]) -> list[tuple[s
         loc, obj, model = todo.pop(0)
         known = _KNOWN[model]
         children = _CHILDREN.get(model, {})
-        if obj.keys() <= known:
-            for key in children.keys() & obj.keys():
-                value = obj[key]
-                child = children[key]
-                if isinstance(value, dict):
-                    todo.append(((*loc, key), value, child))
-                elif isinstance(value, list):
-                    todo.extend(
-                        ((*loc, key, i), item, child)
-                        for i, item in enumerate(value)
-                        if isinstance(item, dict)
-                    )
-            continue
-        for key, value in obj.items():
-            if key not in known:
-                found.append((*loc, key))
-            elif key in children:
-                child = children[key]
-                if isinstance(value, dict):
-                    todo.append(((*loc, key), value, child))
-                elif isinstance(value, list):
-                    todo.extend(
-                        ((*loc, key, i), item, child)
-                        for i, item in enumerate(value)
-                        if isinstance(item, dict)
-                    )
+        if not obj.keys() <= known:  # rare: only then are the keys walked one by one
+            found.extend((*loc, key) for key in obj if key not in known)
+        for key in children.keys() & obj.keys():
+            value = obj[key]
+            child = children[key]
+            if isinstance(value, dict):
+                todo.append(((*loc, key), value, child))
+            elif isinstance(value, list):
+                todo.extend(
+                    ((*loc, key, i), item, child)
+                    for i, item in enumerate(value)
+                    if isinstance(item, dict)
+                )
     return found
 
 
