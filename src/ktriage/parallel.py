@@ -197,7 +197,10 @@ def run_local(job: Job, chunks: Iterable[Numbered], workers: int | None = None) 
         # flight, whose output nobody will write.
         _stop(pool)
         raise
-    _stop(pool)
+    # Done: let the workers finish what they hold (a few chunks at most) and exit. Killing
+    # them here could cut a result off half-written, and the pool's manager thread would
+    # then wait for the rest of it forever, hanging this process at exit.
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
