@@ -132,6 +132,8 @@ def extract(
     # enum properties, one pass over each part of the report.
     read = reader.read
     safety = reader.safety_net
+    denied = reader.denied_red_flag
+    red_flags = reader.red_flag_codes
     symptoms: list[SymptomFact] = []
     unrecognized: list[str] = []
     readings: list[TextReading] = []
@@ -163,12 +165,11 @@ def extract(
             if code == UNRECOGNIZED_CODE:
                 unrecognized.append(flag)
             symptoms.append(_bare(len(symptoms), flag, code, given, s, days))
-        denied = reader.denied_red_flag
         if denied is not None and reading.absent:
             # a red flag said to be absent or past ("not suicidal anymore") never alarms,
             # but a clinician hears of it
             for absent in reading.absent:
-                if absent.code in reader.red_flag_codes:
+                if absent.code in red_flags:
                     symptoms.append(_bare(len(symptoms), absent.matched, denied, given, s, days))
         for words in reading.leftover:
             unrecognized.append(words)
