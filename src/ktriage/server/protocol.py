@@ -16,6 +16,7 @@ The body read timeout is the app's (``Guard`` in app.py), so it holds under any 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
 import time
@@ -56,11 +57,38 @@ def guarded_protocol(
             last_warning[0] = now
             log.warning(message)
 
+    last_out_of_files = [0.0]
+    quieted: set[int] = set()  # the loops whose accept errors are already one line
+
+    def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+        """Out of descriptors, asyncio logs a traceback for every failed accept (and
+        retries): log one line at most every 10 s instead."""
+        if id(loop) in quieted:
+            return
+        quieted.add(id(loop))
+        previous = loop.get_exception_handler()
+
+        def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+                now = time.monotonic()
+                if now - last_out_of_files[0] >= 10:
+                    last_out_of_files[0] = now
+                    log.warning("out of file descriptors: new connections wait")
+                return
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handler)
+
     class GuardedH11Protocol(H11Protocol):
         _head_timer: asyncio.TimerHandle | None = None
         _waiting_since: float = 0.0
 
         def connection_made(self, transport: Any) -> None:
+            quiet_accept_errors(asyncio.get_running_loop())
             super().connection_made(transport)
             self._arm()
             if len(self.connections) > limit and not self._evict():
