@@ -742,6 +742,13 @@ def rules_validate(ctx: click.Context, path: str | None) -> None:
         f"{len(pack.vocabulary.terms)} symptoms, {len(pack.sources)} sources, "
         f"{examples} examples (all run and pass)"
     )
+    from .engine.compiler import nearest_limits
+
+    nearest = nearest_limits(engine.limits_used)
+    click.echo(
+        "nearest durable_rules limits: "
+        + "; ".join(f"{used} of {allowed} {words}" for words, used, allowed in nearest)
+    )
 
 
 @rules.command("diff")

@@ -31,7 +31,9 @@ from .conditions import (
     Test,
 )
 from .errors import RulePackError
+from .models import SEVERITY_RANK
 from .pack import Rule, RulePack
+from .runtime import FORWARD, LIMITS, Breach, survey
 from .trends import TREND_FIELDS, Trend
 
 MAX_CONJUNCTIONS = 64
@@ -92,6 +94,8 @@ class CompiledPack:
     component_fields: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # every distinct numeric test on each field, as ("ge" | "gt" | "eq", value)
     thresholds: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    # how full each of durable_rules' tables gets (runtime.LIMITS), for `rules validate`
+    limits_used: dict[str, int] = field(default_factory=dict)
     _bucket_memo: dict[str, dict[float, int]] = field(default_factory=dict, repr=False)
 
     def bucket(self, name: str, value: Any) -> Any:
@@ -179,6 +183,7 @@ def compile_pack(pack: RulePack) -> CompiledPack:
     never = {"never": {"t": "__never__"}}
     ruleset[CATCH_ALL[0]] = {"all": [{"m": {"t": "s"}}, never], "run": CATCH_ALL[0]}
     ruleset[CATCH_ALL[1]] = {"all": [{"m": {"t": "c"}}, never], "run": CATCH_ALL[1]}
+    limits_used = _check_limits(pack, ruleset, compiled, negated)
     groups_code, groups_field = _groups(pack, negated)
     component = _components(joined_sets)
     component_fields: dict[int, set[str]] = {}
@@ -207,7 +212,141 @@ def compile_pack(pack: RulePack) -> CompiledPack:
         ),
         join_component=component,
         component_fields={n: tuple(sorted(f)) for n, f in component_fields.items()},
+        limits_used=limits_used,
     )
+
+
+# -- durable_rules' limits, in the pack's terms ---------------------------------------------
+
+_ADVICE = {
+    "rules": "each alternative of a rule's 'any' is one; merge rules that give the same"
+    " advice, or split the pack",
+    "facts": "split the rule: a rule joins one fact per symptom it names, and one for the"
+    " report's values",
+    "markers": "split the rule: each 'all', 'any', list of symptoms, 'one_of' and 'none'"
+    " of a value adds a group",
+    "ending": "merge rules that give the same advice, or give some of them a further test",
+    "joins": "absence tests ('none' of a symptom or a value not given) and lists of"
+    " alternatives share this place; test a symptom or value first, or merge rules",
+    "tests": "use fewer distinct thresholds or codes here, or test something else first",
+    "stack": "use fewer distinct thresholds on the same value, or fewer absence tests",
+}
+_SYMBOL = {"eq": "=", "ne": "≠", "ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+_SEVERITY = {rank: str(member) for member, rank in SEVERITY_RANK.items()}
+
+
+def _check_limits(
+    pack: RulePack,
+    ruleset: dict[str, dict[str, Any]],
+    compiled: dict[str, CompiledRule],
+    negated: set[str],
+) -> dict[str, int]:
+    """Refuse a pack that outgrows one of durable_rules' fixed tables, naming the rule
+    where it does, in the pack's terms (the engine itself only says "error code: 108",
+    or never returns). Returns how full each table gets."""
+    by_id = {rule.id: rule for rule in pack.rules}
+    problems: list[RulePackError] = []
+    breaches, used = survey({n: {"all": r["all"]} for n, r in ruleset.items()})
+    for found in breaches:
+        rule = by_id.get(compiled[found.rule].rule_id)
+        problems.append(
+            RulePackError(
+                _describe_breach(found, compiled),
+                file=rule.file if rule else None,
+                line=rule.line if rule else None,
+                rule_id=rule.id if rule else compiled[found.rule].rule_id,
+            )
+        )
+    # the report's context fact: every field a report can give, every trend the pack
+    # tests, a "has" flag per symptom some rule negates, and t, id and sid
+    trends = {f for r in pack.rules for f in r.fields if f.startswith("trend__")}
+    fields = len(CONTEXT_FIELDS) + len(trends) + 3
+    fields += len(negated)
+    used["fields"] = fields
+    if fields > LIMITS["fields"]:
+        problems.append(
+            RulePackError(
+                f"the report's values would be a fact of up to {fields} fields, and"
+                f" durable_rules takes at most {LIMITS['fields']}: {len(negated)} symptoms"
+                " are tested with 'none', each adding one; test fewer symptoms' absence",
+                file=pack.root,
+            )
+        )
+    if problems:
+        problems[0].problems = problems
+        raise problems[0]
+    return used
+
+
+# what each of durable_rules' tables holds, in the pack's terms (`rules validate`)
+LIMIT_WORDS = {
+    "stack": "tests one report can pass at once",
+    "fields": "fields of a report's values",
+    "tests": "different tests after one test",
+    "rules": "compiled rules",
+    "ending": "conditions testing exactly the same thing",
+    "joins": "absence tests and lists after one test",
+    "facts": "facts one rule joins",
+    "markers": "and/or groups testing one fact",
+}
+
+
+def nearest_limits(used: dict[str, int], count: int = 3) -> list[tuple[str, int, int]]:
+    """The ``count`` tables closest to full: (words, used, allowed), fullest first. A
+    pattern's and/or groups are counted as groups (two markers each)."""
+    rows = []
+    for limit, words in LIMIT_WORDS.items():
+        allowed = LIMITS[limit] // 2 if limit == "markers" else LIMITS[limit]
+        n = used.get(limit, 0) // 2 if limit == "markers" else used.get(limit, 0)
+        rows.append((words, n, allowed))
+    rows.sort(key=lambda row: row[1] / row[2], reverse=True)
+    return rows[:count]
+
+
+def _describe_breach(found: Breach, compiled: dict[str, CompiledRule]) -> str:
+    allowed = found.allowed
+    where = _describe_tests(found.tests)
+    first = compiled[found.first].rule_id if found.first in compiled else None
+    since = f" (the first is in rule {first!r})" if first and first != found.rule else ""
+    what = {
+        "rules": f"the pack compiles to more than {allowed} durable_rules rules; this rule"
+        f" takes it to {found.count}",
+        "facts": f"this rule joins {found.count} facts, and durable_rules joins at most {allowed}",
+        "markers": f"one fact in this rule is tested through {found.count // 2} groups of"
+        f" conditions, and durable_rules allows at most {allowed // 2}",
+        "ending": f"{found.count} conditions in the pack test exactly {where}{since}, and"
+        f" durable_rules allows at most {allowed}",
+        "joins": f"{found.count} absence tests or lists of alternatives follow {where}, and"
+        f" durable_rules allows at most {allowed}",
+        "tests": f"{found.count} different tests follow {where}, and durable_rules"
+        f" allows at most {allowed} (past that it never finishes loading)",
+        "stack": f"with this rule one report could pass up to {found.count} tests at once on"
+        f" its way through the rules, and durable_rules holds at most {allowed} (past that"
+        " such a report fails when it is checked)",
+    }[found.limit]
+    return f"{what}; {_ADVICE[found.limit]}"
+
+
+def _describe_tests(tests: tuple[tuple[str, str, Any], ...]) -> str:
+    """A chain of fact tests in words: "symptom 'fatigue' and severity ≥ moderate"."""
+    words: list[str] = []
+    for test in tests:
+        field_, op, value = test
+        if test == FORWARD:
+            words.append("one of a list of alternatives")
+        elif field_ == "t":
+            words.append("a symptom" if value == "s" else "the report's values")
+        elif field_ == "code":
+            words[-1:] = [f"symptom {value!r}"]
+        elif field_.startswith("has__"):
+            words.append(f"{field_[5:]!r} {'not ' if op == 'nex' else ''}reported")
+        elif op in ("ex", "nex"):
+            words.append(f"{field_} {'given' if op == 'ex' else 'not given'}")
+        else:
+            shown = _SEVERITY.get(value, value) if field_ == "sev" else value
+            name = "severity" if field_ == "sev" else field_
+            words.append(f"{name} {_SYMBOL[op]} {shown}")
+    return " and ".join(words) if words else "the start of every fact"
 
 
 def _components(joined: list[set[str]]) -> dict[str, int]:

@@ -21,6 +21,13 @@ project's machines (see the shared notes and ``tests/test_runtime.py``):
   fact can never fire a rule (any action it queued would be drained and dropped).
 * The engine's JSON parser crashes the process (SIGSEGV) on a number in exponent
   notation, so such numbers are refused before they reach it.
+* The engine builds its network in fixed-size tables (``rules.h``, ``rete.c``,
+  ``state.h``). Outgrowing one is refused with a bare number ("error code: 108"), or is
+  worse: more than 512 different tests after one test make ``create_ruleset`` loop
+  forever, a full list of absence tests is read and written past its end, and a rule
+  joining more than 16 facts fails only when a report matches it. ``check_limits`` walks
+  a ruleset the way the engine builds it and reports every table it would outgrow, so
+  nothing past a limit ever reaches the engine (``LIMITS`` lists them).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import json
 import re
 import threading
 import weakref
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import durable_rules_engine as _engine
@@ -51,6 +60,274 @@ _REFUSED = {
     _NOT_HANDLED: "a fact matched no rule",
     _OBSERVED: "a fact id was seen before",
 }
+
+
+# -- durable_rules' fixed sizes -----------------------------------------------------------
+# The most each table may hold and stay safe, from durable_rules 2.0.28's sources; each
+# was checked against the engine itself at the boundary (tests/test_runtime_limits.py).
+LIMITS = {
+    # MAX_ACTIONS: rules in one ruleset (over: code 106)
+    "rules": 4096,
+    # MAX_MESSAGE_FRAMES: facts one rule joins (over: code 304, only when a report matches)
+    "facts": 16,
+    # MAX_SEQUENCE_EXPRESSIONS - 1: "$and"/"$or" markers (two each) in one fact's pattern
+    # (over: code 113)
+    "markers": 31,
+    # BETA_LIST_LENGTH - 1: patterns ending at the same chain of tests (over: code 108;
+    # a full list has no end marker and is read past its end)
+    "ending": 255,
+    # NEXT_LIST_LENGTH - 1: absence tests and "$or" joins straight after one test (over:
+    # code 107, or a write past the list's end)
+    "joins": 127,
+    # NEXT_BUCKET_LENGTH - 1: different tests straight after one test (at 512 the next
+    # lookup never ends; over: code 106)
+    "tests": 511,
+    # MAX_OBJECT_PROPERTIES - 1: fields of one fact, id and sid included (a fact of 255
+    # crashes the process when it is asserted)
+    "fields": 254,
+    # MAX_STACK_SIZE: tests matched and waiting while one fact goes through the network
+    # (over: code 303 when a fact that matches that many is asserted)
+    "stack": 64,
+}
+# what durable_rules' numeric codes mean (rules.h), for a ruleset it refuses anyway
+_CODES = {
+    101: "out of memory",
+    102: "a value of an unexpected type",
+    103: "a name that is too long",
+    104: "an unexpected value",
+    105: "an unexpected name",
+    106: "too many rules, or too many different tests after one test",
+    107: "too many absence tests or alternatives after one test",
+    108: "too many patterns end at the same chain of tests",
+    109: "a rule without all/any",
+    113: "too many and/or groups in one fact's pattern",
+    303: "a fact matched too many tests at once",
+    201: "a value it cannot parse",
+    202: "a string it cannot parse",
+    203: "a number it cannot parse",
+    204: "an object it cannot parse",
+    205: "an array it cannot parse",
+}
+_OPERATORS = {
+    "$lt": "lt", "$lte": "le", "$gt": "gt", "$gte": "ge", "$neq": "ne", "$ex": "ex",
+    "$nex": "nex",
+}  # fmt: skip
+FORWARD = ("", "or", None)
+_MOST_FIELDS = (
+    LIMITS["fields"] - 2
+)  # the id and sid the runtime adds  # the node an "$or" joins its alternatives into
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One of durable_rules' tables that a ruleset would outgrow.
+
+    ``rule`` is the rule that would outgrow it, ``first`` the first rule that uses the
+    same table (when it is shared), ``tests`` the chain of ``(field, op, value)`` tests
+    from a fact to the place in the network, ``count`` how many it would hold and
+    ``limit`` (a key of ``LIMITS``) which table.
+    """
+
+    limit: str
+    rule: str
+    count: int
+    tests: tuple[tuple[str, str, Any], ...] = ()
+    first: str | None = None
+
+    @property
+    def allowed(self) -> int:
+        return LIMITS[self.limit]
+
+
+class _Node:
+    __slots__ = ("ending", "first", "first_end", "joins", "keyed", "tests")
+
+    def __init__(self, tests: tuple[tuple[str, str, Any], ...]) -> None:
+        self.tests = tests
+        self.keyed: dict[tuple[str, str, str, Any], _Node] = {}  # the hash set
+        self.joins: dict[tuple[str, str, str, Any], _Node] = {}  # absence tests, "$or"s
+        self.ending = 0
+        self.first: str | None = None  # the first rule whose tests reach this node
+        self.first_end: str | None = None  # the first rule with a pattern ending here
+
+
+def check_limits(ruleset: dict[str, dict[str, Any]]) -> list[Breach]:
+    """Every table of durable_rules that ``ruleset`` would outgrow, at the rule where it
+    first would, without handing it to the engine."""
+    return survey(ruleset)[0]
+
+
+def survey(ruleset: dict[str, dict[str, Any]]) -> tuple[list[Breach], dict[str, int]]:
+    """``check_limits``, and how full each table gets (a key of ``LIMITS`` for each but
+    "fields", which depends on the facts: the compiler counts it)."""
+    network = _network(ruleset)
+    breaches, most = network.breaches, network.most
+    if breaches:
+        return breaches, most
+    most["stack"] = max(1, _stack_rise(network.root, {}))
+    if most["stack"] > LIMITS["stack"]:
+        # the rule that takes the bound past the limit: the shortest prefix that does
+        names = list(ruleset)
+        low, high = 0, len(names)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _peak({n: ruleset[n] for n in names[:middle]}) > LIMITS["stack"]:
+                high = middle
+            else:
+                low = middle
+        peak = _peak({n: ruleset[n] for n in names[:high]})
+        breaches.append(Breach("stack", names[high - 1], peak))
+    return breaches, most
+
+
+def _peak(ruleset: dict[str, dict[str, Any]]) -> int:
+    return max(1, _stack_rise(_network(ruleset).root, {}))
+
+
+def _network(ruleset: dict[str, dict[str, Any]]) -> _Network:
+    """The engine's test network for ``ruleset`` and the tables it outgrows while being
+    built. Mirrors ``createTree``: tests are shared between rules when they have the same
+    field, operator and value after the same tests; an ``$or`` joins its alternatives into
+    a new node; each pattern ends in a join node of its own."""
+    network = _Network()
+    for number, (name, rule) in enumerate(ruleset.items(), 1):
+        network.rule = name
+        network.breach("rules", number)
+        patterns = rule.get("all") or rule.get("any") or []
+        network.breach("facts", len(patterns))
+        for pattern in patterns:
+            ((_alias, expression),) = pattern.items()
+            network.markers = 0
+            end = network.walk(expression, network.root)
+            end.ending += 1
+            end.first_end = end.first_end or name
+            network.breach("ending", end.ending, end)
+            network.breach("markers", network.markers)
+    return network
+
+
+class _Network:
+    def __init__(self) -> None:
+        self.root = _Node(())
+        self.breaches: list[Breach] = []
+        self.rule = ""  # the rule being added
+        self.markers = 0  # in the pattern being added
+        self._forwards = 0
+        self._seen: set[tuple[str, int | str]] = set()  # (limit, node) already reported
+        self.most = dict.fromkeys(LIMITS, 0)  # the fullest each table gets
+
+    def breach(self, limit: str, count: int, node: _Node | None = None) -> None:
+        if count > self.most[limit]:
+            self.most[limit] = count
+        key = (limit, id(node) if node is not None else self.rule)
+        if count > LIMITS[limit] and key not in self._seen:
+            self._seen.add(key)
+            tests = node.tests if node is not None else ()
+            first = None if node is None else node.first_end if limit == "ending" else node.first
+            self.breaches.append(Breach(limit, self.rule, count, tests, first))
+
+    def walk(self, expr: dict[str, Any], parent: _Node) -> _Node:
+        """Add the tests of ``expr`` after ``parent``; returns the node they end at."""
+        ((key, value),) = expr.items()
+        if key == "$and":
+            self.markers += 2
+            node = parent
+            for item in value:
+                node = self.walk(item, node)
+            return node
+        if key == "$or":
+            self.markers += 2
+            self._forwards += 1
+            joined = _Node((*parent.tests, FORWARD))
+            joined.first = self.rule
+            for item in value:
+                alternative = self.walk(item, parent)
+                alternative.joins[("", "or", "", self._forwards)] = joined
+                self.breach("joins", len(alternative.joins), alternative)
+            return joined
+        op = _OPERATORS.get(key)
+        if op is None:
+            op, field, operand = "eq", key, value
+        else:
+            ((field, operand),) = value.items()
+        tag = (field, op, type(operand).__name__, operand)
+        found = parent.keyed.get(tag) or parent.joins.get(tag)
+        if found is not None:
+            return found
+        node = _Node((*parent.tests, (field, op, operand)))
+        node.first = self.rule
+        if op == "nex":
+            parent.joins[tag] = node
+            self.breach("joins", len(parent.joins), parent)
+        else:
+            parent.keyed[tag] = node
+            self.breach("tests", len(parent.keyed), parent)
+        return node
+
+
+def _stack_rise(node: _Node, memo: dict[int, int]) -> int:
+    """An upper bound on how far the engine's stack rises while one fact goes through the
+    tests after ``node`` (``handleAlpha``: pop a test, push every test after it that the
+    fact matches; the last pushed is taken next). A fact pushes every absence test and
+    "$or" join, and, for each field, the most tests one value of it can pass."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    after = [*node.keyed.values(), *node.joins.values()]
+    if not after:
+        memo[id(node)] = 0
+        return 0
+    pushed = len(node.joins) + _most_passed(node.keyed)
+    deeper = max(_stack_rise(n, memo) for n in after)
+    rise = memo[id(node)] = max(pushed, pushed - 1 + deeper)
+    return rise
+
+
+def _most_passed(keyed: dict[tuple[str, str, str, Any], _Node]) -> int:
+    """The most of these tests one fact passes: for each field, the best value of it."""
+    by_field: dict[str, list[tuple[str, Any]]] = {}
+    for field, op, _type, operand in keyed:
+        by_field.setdefault(field, []).append((op, operand))
+    total = 0
+    for tests in by_field.values():
+        if all(op == "eq" for op, _ in tests):
+            # one value equals those equal to each other (1 and 1.0 are two tests)
+            total += max(Counter(operand for _, operand in tests).values())
+            continue
+        values: set[Any] = set()
+        for _op, operand in tests:
+            if isinstance(operand, int | float) and not isinstance(operand, bool):
+                values.update((operand - 1e-9, operand, operand + 1e-9))
+            else:
+                values.add(operand)
+        total += max(sum(_passes(op, operand, value) for op, operand in tests) for value in values)
+    return total
+
+
+def _passes(op: str, operand: Any, value: Any) -> bool:
+    if op in ("ex", "nex"):
+        return op == "ex"
+    numeric = isinstance(operand, int | float) and not isinstance(operand, bool)
+    if numeric != (isinstance(value, int | float) and not isinstance(value, bool)):
+        return op == "ne"  # a value of another type: only "not equal" holds
+    if op == "eq":
+        return bool(value == operand)
+    if op == "ne":
+        return bool(value != operand)
+    if not numeric:
+        return False
+    return bool(
+        value < operand if op == "lt" else value <= operand if op == "le"
+        else value > operand if op == "gt" else value >= operand
+    )  # fmt: skip
+
+
+class RulesetRejected(EngineFailure):
+    """durable_rules refused a ruleset: ``rule`` names the rule where it stopped."""
+
+    def __init__(self, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 class Runtime:
@@ -76,12 +353,18 @@ class Runtime:
             name: {key: value for key, value in rule.items() if key != "run"}
             for name, rule in ruleset.items()
         }
-        try:
-            handle = _engine.create_ruleset(
-                f"ktriage{next(_names)}", json.dumps(definition, ensure_ascii=False)
+        breaches = check_limits(definition)
+        if breaches:
+            first = breaches[0]
+            raise RulesetRejected(
+                f"durable_rules cannot take rule {first.rule!r}: it fills its"
+                f" {first.limit!r} table to {first.count}, at most {first.allowed}",
+                first.rule,
             )
-        except Exception as exc:  # durable_rules reports bad rules as bare numeric codes
-            raise EngineFailure(f"durable_rules rejected the compiled ruleset: {exc}") from None
+        handle = _create(definition)
+        if isinstance(handle, str):
+            where = _first_refused(definition)
+            raise RulesetRejected(f"durable_rules rejected rule {where!r}: {handle}", where)
         self._handle: int = handle
         # The C ruleset (about 2.6 MB for the shipped pack) is not freed with the Python
         # objects: free it when this runtime is closed or garbage-collected.
@@ -111,6 +394,12 @@ class Runtime:
             text = _encode([{"id": first + i, "sid": _SID, **fact} for i, fact in enumerate(facts)])
             if _MAYBE_EXPONENT.search(text):
                 _refuse_exponents(facts)
+            for fact in facts:
+                if len(fact) > _MOST_FIELDS:  # the pack's check at load keeps facts smaller
+                    raise EngineFailure(
+                        f"refusing to pass a fact of {len(fact) + 2} fields to durable_rules:"
+                        f" more than {LIMITS['fields']} crash it"
+                    )
             handle = self._handle
             try:
                 code, state = _engine.assert_facts(handle, text)
@@ -171,6 +460,38 @@ class Runtime:
     def state(self) -> dict[str, Any]:
         with self._lock:
             return dict(json.loads(_engine.get_state(self._handle, _SID)))
+
+
+def _create(definition: dict[str, dict[str, Any]]) -> int | str:
+    """A new ruleset's handle, or what durable_rules' refusal means."""
+    try:
+        return int(
+            _engine.create_ruleset(
+                f"ktriage{next(_names)}", json.dumps(definition, ensure_ascii=False)
+            )
+        )
+    except Exception as exc:  # durable_rules reports bad rules as bare numeric codes
+        found = re.search(r"error code: (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+        meaning = _CODES.get(code, "a reason it gives no name") if code else str(exc)
+        return f"{meaning} (error code {code})" if code else meaning
+
+
+def _first_refused(definition: dict[str, dict[str, Any]]) -> str:
+    """The rule at which durable_rules refuses ``definition``: the shortest refused
+    prefix, found by halving (the engine builds rules in order, so a prefix is refused
+    exactly when it holds that rule)."""
+    names = list(definition)
+    low, high = 0, len(names)  # the first `high` rules are refused, `low` are not
+    while high - low > 1:
+        middle = (low + high) // 2
+        handle = _create({n: definition[n] for n in names[:middle]})
+        if isinstance(handle, str):
+            high = middle
+        else:
+            _engine.delete_ruleset(handle)
+            low = middle
+    return names[high - 1]
 
 
 def _refuse_exponents(facts: list[dict[str, Any]]) -> None:

@@ -11,13 +11,13 @@ from . import packcache
 from .assemble import Assembler
 from .compiler import CompiledPack, compile_pack
 from .decide import CacheInfo, Decider
-from .errors import FieldError, InvalidReport
+from .errors import FieldError, InvalidReport, RulePackError
 from .facts import extract
 from .intake import parse_report
 from .models import Escalation, Reading, Report, Result, RulePackInfo
 from .pack import RulePack, default_pack_path, load_pack
 from .reader import Reader, reading_example_problems
-from .runtime import Runtime
+from .runtime import RulesetRejected, Runtime
 
 DEFAULT_CACHE_SIZE = 65_536
 MAX_TEXT = 200  # as a symptom's name (models.Symptom)
@@ -89,7 +89,17 @@ class Engine:
         self.pack = pack
         self._compiled = compile_pack(pack) if _built is None else _built[0]
         aliases = {name: rule.aliases for name, rule in self._compiled.compiled.items()}
-        self._runtime = Runtime(self._compiled.ruleset, aliases)
+        try:
+            self._runtime = Runtime(self._compiled.ruleset, aliases)
+        except RulesetRejected as exc:  # compile_pack checks the limits it knows first
+            compiled = self._compiled.compiled.get(exc.rule or "")
+            rule = next((r for r in pack.rules if compiled and r.id == compiled.rule_id), None)
+            raise RulePackError(
+                str(exc),
+                file=rule.file if rule else pack.root,
+                line=rule.line if rule else None,
+                rule_id=rule.id if rule else None,
+            ) from None
         self._decider = Decider(self._compiled, self._runtime, cache_size)
         self._assembler = Assembler(pack, self._compiled)
         if _built is not None:
@@ -134,6 +144,12 @@ class Engine:
     def ruleset(self) -> dict[str, dict[str, Any]]:
         """The durable_rules ruleset the pack compiled to (for inspection)."""
         return self._compiled.ruleset
+
+    @property
+    def limits_used(self) -> dict[str, int]:
+        """How full the pack gets each of durable_rules' fixed tables (``LIMITS`` of
+        ``ktriage.engine.runtime``): checked at load, shown by ``rules validate``."""
+        return dict(self._compiled.limits_used)
 
     def evaluate(self, report: Report | dict[str, Any] | str | bytes) -> Result:
         """Triage one report: a Report, a dict of its JSON, or JSON text.
