@@ -1,7 +1,7 @@
 """Issue 17, items 6 and 10: batch killed mid-run, resumed, and fed hostile lines.
 
-Real subprocesses: ``ktriage batch`` with worker processes, killed with SIGKILL or SIGTERM
-once its workers run. Every wait is bounded; nothing asserts how long anything took.
+Real subprocesses: ``ktriage batch`` with worker processes, killed with SIGKILL, SIGTERM
+or SIGINT once its workers run. Every wait is bounded; nothing asserts how long anything took.
 """
 
 from __future__ import annotations
@@ -56,8 +56,10 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent's wait is missing
 
 
-def check_whole_numbered_lines(path: Path) -> int:
+def check_whole_numbered_lines(path: Path, torn_ok: bool = False) -> int:
     data = path.read_bytes()
+    if torn_ok and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]  # what --resume keeps (tested below)
     assert data == b"" or data.endswith(b"\n"), "the last line is torn"
     lines = data.splitlines()
     for i, line in enumerate(lines, 1):
@@ -66,7 +68,7 @@ def check_whole_numbered_lines(path: Path) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_batch_leaves_no_worker_and_only_whole_lines(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -101,9 +103,11 @@ def test_killed_batch_leaves_no_worker_and_only_whole_lines(
     while time.monotonic() < deadline and any(alive(p) for p in workers):
         time.sleep(0.2)
     assert [p for p in workers if alive(p)] == []
-    written = check_whole_numbered_lines(out)
+    # kill -9 can cut a write short: Linux stops copying a write at a page boundary when
+    # a fatal signal is pending. Only then may the last line be torn; --resume drops it.
+    written = check_whole_numbered_lines(out, torn_ok=sig == signal.SIGKILL)
     assert 0 < written < 200_000
-    if sig == signal.SIGTERM:
+    if sig != signal.SIGKILL:
         assert proc.returncode == 130
         assert err.endswith(
             f"Batch stopped after line {written}; every line written is whole."

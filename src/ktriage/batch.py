@@ -212,11 +212,18 @@ def run_batch(
         if store is None
         else (triage_chunk(engine, c, store) for c in chunked(lines, 1, first_line))
     )
-    for chunk in chunks:
-        write(chunk.text)
-        stats.add(chunk)
-        if progress is not None:
-            progress(chunk)
+    try:
+        for chunk in chunks:
+            write(chunk.text)
+            stats.add(chunk)
+            if progress is not None:
+                progress(chunk)
+    finally:
+        # stopped by ``write`` (Ctrl-C, SIGTERM, a closed output) or done: the workers
+        # stop now, not whenever the garbage collector gets to the generator
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     return stats
 
 

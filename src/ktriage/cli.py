@@ -528,30 +528,34 @@ def batch(
         pass  # answered by the earlier run
 
     seen = [done_before]  # lines written
-    stop = {signal.SIGINT, signal.SIGTERM}
+    # Ctrl-C and SIGTERM ask the batch to stop; it stops after the chunk being written, so
+    # every line is whole and "stopped after line N" names the last line really written.
+    # The handler only takes note: raised from the handler, the interrupt would land
+    # wherever the main thread happens to be (between a write and its count, or inside
+    # pydantic, which turns it into a serialisation error). A second one stops at once
+    # (a batch waiting for input on a terminal has no chunk to finish).
+    stopping = [False]
 
     def write(text: str) -> None:
-        # Ctrl-C and SIGTERM wait until the chunk is written and counted: whole lines only,
-        # and "stopped after line N" names the last line really written.
-        masked = hasattr(signal, "pthread_sigmask")
-        if masked:
-            signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-        try:
-            if fd is None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            else:
-                data = memoryview(text.encode("utf-8"))
-                while data:  # whole chunks of whole lines, straight to the file
-                    data = data[os.write(fd, data) :]
-            seen[0] += text.count("\n")
-        finally:
-            if masked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
+        if fd is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            data = memoryview(text.encode("utf-8"))
+            while data:  # whole chunks of whole lines, straight to the file
+                data = data[os.write(fd, data) :]
+        seen[0] += text.count("\n")
+        if stopping[0]:
+            raise KeyboardInterrupt
+
+    def stop(signum: int, frame: Any) -> None:
+        if stopping[0]:
+            raise KeyboardInterrupt
+        stopping[0] = True
 
     stderr = sys.stderr
     progress, done = _progress(source, stderr)
-    previous: Any = signal.signal(signal.SIGTERM, _terminated)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def count(chunk: Any) -> None:
         if progress is not None:
@@ -578,7 +582,8 @@ def batch(
         )
         ctx.exit(EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if output != "-" and fd is not None:
             os.close(fd)
         if store is not None:
@@ -607,10 +612,6 @@ def _dask(address: str) -> Any:
         return dask_client(address)
     except DaskUnavailable as exc:
         raise Problem(str(exc)) from None
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a batch as Ctrl-C does: between whole chunks
 
 
 def _progress(source: IO[bytes], stderr: TextIO) -> tuple[Any, Callable[[], None]]:
