@@ -84,10 +84,16 @@ def reading_text(
     """How one symptom text was read, in one line; None when it was read plainly (one
     symptom, from the whole text, nothing corrected, raised, negated or left over)."""
     found = reading.symptoms
-    if not found and not reading.absent and reading.possible_red_flag is None:
+    if (
+        not found
+        and not reading.absent
+        and reading.possible_red_flag is None
+        and not reading.values
+    ):
         return None  # nothing read: the text is listed as not recognised
     if (
         len(found) == 1
+        and not reading.values
         and not reading.absent
         and not reading.unrecognized
         and reading.possible_red_flag is None
@@ -110,10 +116,29 @@ def reading_text(
         parts.append(f.label.lower() + (f" ({', '.join(notes)})" if notes else ""))
     for a in reading.absent:
         parts.append(f"no {a.label.lower()} ({a.cue!r})")
+    parts.extend(values_text(reading))
     for words in reading.unrecognized:
         hint = suggest(words) if suggest else None
         parts.append(f"not read: {words!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
     return f"Read {reading.text!r}: " + "; ".join(parts)
+
+
+def values_text(reading: Reading) -> list[str]:
+    """The measurements typed in a text, one part per group of words: "blood pressure
+    200/125 mmHg ('BP 200/125')", "temperature 38.9 °C ('fever of 102': 102 read as
+    °F: 38.9 °C)"."""
+    parts = []
+    by_words: dict[str, list[Any]] = {}
+    for v in reading.values:
+        by_words.setdefault(v.matched, []).append(v)
+    for words, values in by_words.items():
+        if [v.field for v in values] == ["systolic_bp", "diastolic_bp"]:
+            shown = f"blood pressure {values[0].value:g}/{values[1].value:g} mmHg"
+        else:
+            shown = ", ".join(f"{v.label} {v.value:g} {v.unit}" for v in values)
+        notes = [v.note for v in values if v.note]
+        parts.append(f"{shown} ({words!r}" + "".join(f": {n}" for n in notes) + ")")
+    return parts
 
 
 def unrecognised_names(result: Result, suggest: Callable[[str], str | None] | None) -> str:

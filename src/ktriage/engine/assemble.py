@@ -18,11 +18,13 @@ from .decide import Hit
 from .facts import Facts, SymptomFact, describe_field, describe_symptom, symptom_head
 from .models import (
     LEVEL_LABELS,
+    MEASUREMENT_FIELDS,
     AbsentSymptom,
     Advice,
     Escalation,
     Reading,
     ReadSymptom,
+    ReadValue,
     Report,
     Result,
     RulePackInfo,
@@ -388,7 +390,7 @@ class Assembler:
             readings=[self.reading(r) for r in facts.readings],
             derived=dict(facts.derived),
             rule_pack=self._info,
-            skipped=(),
+            skipped=facts.skipped,
         )
 
 
@@ -414,6 +416,10 @@ def _construct(cls: type[M], **values: Any) -> M:
     return model
 
 
+# a sugar typed in a text is not known to be fasting (facts.with_text_values)
+_VALUE_LABELS = {"fasting_glucose_mg_dl": "blood sugar"}
+
+
 def reading_model(read: TextReading, vocabulary: Vocabulary) -> Reading:
     """The public model of a reading (built once per distinct text)."""
     label = vocabulary.label
@@ -436,6 +442,17 @@ def reading_model(read: TextReading, vocabulary: Vocabulary) -> Reading:
         ),
         unrecognized=read.leftover,
         possible_red_flag=read.possible_red_flag,
+        values=tuple(
+            ReadValue(
+                field=v.field,
+                label=_VALUE_LABELS.get(v.field) or MEASUREMENT_FIELDS[v.field].label,
+                value=v.value,
+                unit=MEASUREMENT_FIELDS[v.field].unit,
+                matched=v.matched,
+                note=v.note,
+            )
+            for v in read.values
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from .compiler import UNRECOGNIZED_CODE
 from .conditions import CONTEXT_FIELDS, SYMPTOM_FIELDS
-from .models import SEVERITY_RANK, Measurements, Report, Severity, Symptom
+from .models import SEVERITY_RANK, Measurements, Report, Severity, Skipped, Symptom
 from .reader import Reader, TextReading
 from .trends import Trend, baseline_from_history, compute, timeline
 from .vocabulary import Vocabulary, normalise
@@ -57,6 +57,8 @@ class Facts(NamedTuple):
     # field -> its words in ``because`` when the report alone cannot say them (values
     # taken from earlier check-ins); None for a report without history
     notes: dict[str, str] | None = None
+    # measurements typed in symptom text that were not used (the report gives its own)
+    skipped: tuple[Skipped, ...] = ()
 
 
 def _bare(
@@ -174,6 +176,9 @@ def extract(
         for words in reading.leftover:
             unrecognized.append(words)
             symptoms.append(_bare(len(symptoms), words, UNRECOGNIZED_CODE, given, s, days))
+    skipped: tuple[Skipped, ...] = ()
+    if any(r.values for r in readings):
+        report, skipped = with_text_values(report, readings)
     context: dict[str, Any] = {
         k: v for k, v in report.measurements.__dict__.items() if v is not None
     }
@@ -193,7 +198,50 @@ def extract(
             if fact.code in negated_codes:
                 context[f"has__{fact.code}"] = 1
     notes = _history_facts(report, reader, trends, context, derived) if report.history else None
-    return Facts(tuple(symptoms), context, derived, tuple(unrecognized), tuple(readings), notes)
+    return Facts(
+        tuple(symptoms), context, derived, tuple(unrecognized), tuple(readings), notes, skipped
+    )
+
+
+def with_text_values(
+    report: Report, readings: list[TextReading]
+) -> tuple[Report, tuple[Skipped, ...]]:
+    """``report`` with the measurements typed in its symptom texts ("BP 200/125") where
+    it gives none; the first text to give a value wins. A value the report already gives
+    stands, and the text's is listed as skipped (what, where, why)."""
+    given = report.measurements
+    added: dict[str, float] = {}
+    skipped: list[Skipped] = []
+    for position, reading in enumerate(readings):
+        for value in reading.values:
+            own = getattr(given, value.field)
+            if value.field == "fasting_glucose_mg_dl" and 100 <= value.value < 200:
+                # the pack's rules in this band (prediabetes, diabetes range) are for
+                # fasting values; a sugar typed in a text is not known to be one. Below
+                # and above it the rules (low sugar, high sugar) hold for any reading.
+                skipped.append(
+                    Skipped(
+                        what=f"blood sugar {value.value:g} mg/dL typed as {value.matched!r}",
+                        where=f"symptoms.{position}.name",
+                        why="not known to be fasting; between 100 and 199 mg/dL only a"
+                        " fasting value is graded",
+                    )
+                )
+                continue
+            if own is None and value.field not in added:
+                added[value.field] = value.value
+            elif value.value != (kept := own if own is not None else added[value.field]):
+                source = "the report gives" if own is not None else "an earlier text gives"
+                skipped.append(
+                    Skipped(
+                        what=f"{value.field} {value.value:g} typed as {value.matched!r}",
+                        where=f"symptoms.{position}.name",
+                        why=f"{source} {value.field} {kept:g}, which is used",
+                    )
+                )
+    if added:
+        report = report.model_copy(update={"measurements": given.model_copy(update=added)})
+    return report, tuple(skipped)
 
 
 def _history_facts(

@@ -320,6 +320,20 @@ class AbsentSymptom(BaseModel):
     cue: str  # the words that negated it ("no", "denies", "gone")
 
 
+class ReadValue(BaseModel):
+    """A measurement typed in a symptom text ("BP 200/125"). It is used where the report
+    gives no value of its own (a value the report gives stands: see ``Result.skipped``)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    field: str  # a field of the report's measurements: "systolic_bp"
+    label: str  # "systolic blood pressure"
+    value: float  # in the field's unit
+    unit: str  # "mmHg"
+    matched: str  # the words as typed
+    note: str | None = None  # how a number without a unit was read
+
+
 class Reading(BaseModel):
     """How one symptom text was read."""
 
@@ -330,6 +344,7 @@ class Reading(BaseModel):
     absent: tuple[AbsentSymptom, ...] = ()
     unrecognized: tuple[str, ...] = ()  # words that carry meaning and were not read
     possible_red_flag: str | None = None  # words that may be a red flag, not pinned down
+    values: tuple[ReadValue, ...] = ()  # measurements typed in the text
 
 
 class RulePackInfo(BaseModel):

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import Stemmer
 
+from .textvalues import TextValue, read_values
 from .vocabulary import Vocabulary, normalise
 
 _STEMMER = Stemmer.Stemmer("english")
@@ -78,10 +79,7 @@ def tokenize(
     A word with "/" or "&" inside is split ("tired/dizzy") unless it is shorthand or in
     ``whole`` ("c/o").
     """
-    folded = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
-    lowered = folded.casefold()
-    if len(lowered) != len(folded):  # casefold changed lengths (e.g. "ß"): keep offsets
-        lowered = folded.lower()
+    folded, lowered = _normalised(text)
     out: list[Token] = []
     for m in _TOKEN.finditer(lowered):
         word = m.group()
@@ -116,6 +114,15 @@ def tokenize(
             else:
                 out.append(Token(folded[s:e], piece, stem(piece), s, e, False))
     return out
+
+
+def _normalised(text: str) -> tuple[str, str]:
+    """``text`` in NFKC with plain apostrophes, and that lower-cased (same offsets)."""
+    folded = unicodedata.normalize("NFKC", text).replace("’", "'").replace("‘", "'")
+    lowered = folded.casefold()
+    if len(lowered) != len(folded):  # casefold changed lengths (e.g. "ß"): keep offsets
+        lowered = folded.lower()
+    return folded, lowered
 
 
 def stems_of(phrase: str) -> tuple[str, ...]:
@@ -187,6 +194,7 @@ class TextReading(NamedTuple):
     absent: tuple[Absent, ...]
     leftover: tuple[str, ...]  # unread words, runs joined as typed
     possible_red_flag: str | None  # the words that looked like a red flag
+    values: tuple[TextValue, ...] = ()  # measurements typed in the text ("BP 200/125")
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -407,6 +415,14 @@ class Reader:
                 chosen.append(m)
                 used.update(m.indexes)
         chosen.sort(key=lambda m: m.indexes[0])
+        # measurements typed in the text: their words are read (a phrase keeps its own:
+        # "low sugar 2.8" is low blood sugar and a glucose of 50 mg/dL)
+        values: tuple[TextValue, ...] = ()
+        if any(c.isdigit() for c in text):
+            folded, lowered = _normalised(text)
+            values = read_values(lowered, text if len(text) == len(folded) else folded)
+            for v in values:
+                used.update(i for i, t in enumerate(tokens) if v.start <= t.start < v.end)
         for span in self._idioms.find(tokens, used):
             used.update(span)
         # red-flag words and phrases no phrase took ("never wake up", "chest"): taken now,
@@ -500,9 +516,11 @@ class Reader:
         if flagged:
             flag = text_span(text, tokens, sorted(flagged))
         leftovers = tuple(_runs(text, tokens, leftover))
-        if not found and not absent and flag is None:
+        if not found and not absent and flag is None and not values:
             leftovers = (text,)  # nothing read at all: the whole text, exactly as given
-        return TextReading(text, tuple(found.values()), tuple(absent.values()), leftovers, flag)
+        return TextReading(
+            text, tuple(found.values()), tuple(absent.values()), leftovers, flag, values
+        )
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def triage_fhir(
 def annotate(result: Result, reading: FhirReading) -> Result:
     """``result`` with the reading's dates in ``because``, its skipped items, and, when
     nothing was usable, a summary that says so."""
-    update: dict[str, Any] = {"skipped": reading.skipped}
+    update: dict[str, Any] = {"skipped": (*result.skipped, *reading.skipped)}
     dated = _dated_texts(result, reading)
     if dated:
         update["advice"] = [_dated_advice(a, dated) for a in result.advice]
