@@ -152,6 +152,17 @@ def test_a_denied_symptom_is_kept_without_questions() -> None:
     assert result.red_flags == []
 
 
+def test_a_measurement_typed_as_a_symptom_is_kept_without_questions() -> None:
+    engine = Engine.load()
+    no_to_each = ["n"] * len(Interview(engine.reader).red_flags())
+    asked = questions(Interview(engine.reader), [*no_to_each, "bp 200/120"])
+    assert asked[-1].text.startswith("Symptom 2")  # not "'bp 200/120' is not a known symptom"
+    outcome = answer_all(Interview(engine.reader).run(), [*no_to_each, "bp 200/120", "", "n", "n"])
+    result = engine.evaluate(outcome.report)
+    assert result.escalation is Escalation.URGENT
+    assert result.unrecognized == []
+
+
 def test_full_interview(interview: Interview) -> None:
     answers = [
         "n",  # red flag

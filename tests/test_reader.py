@@ -48,6 +48,12 @@ EMERGENCY_LINES = [
     "SI",
     "my chest feels weird",  # the safety net: a red-flag word outside any phrase
     "I think I'm going to die",
+    # described by what is happening rather than named
+    "threw up something like coffee grounds",
+    "her lips have gone blue",
+    "a pressure behind my breastbone",
+    "I've lost my sight in one eye",
+    "counting how many tablets it would take",
 ]
 
 
@@ -111,6 +117,8 @@ def test_several_symptoms_in_one_line(text: str, codes: list[str]) -> None:
         ("not dizzy anymore", "dizziness"),
         ("chest pain is gone", "chest_pain"),
         ("never had a seizure", "seizure"),
+        ("the dizziness has gone since Monday", "dizziness"),  # "since" ends the clause
+        ("suicidal thoughts gone since the last session", "suicidal_thoughts"),
     ],
 )
 def test_negated_symptoms_are_read_absent_never_matched(

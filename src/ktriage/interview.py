@@ -451,7 +451,12 @@ class Interview:
                 )
                 continue
             reading = self.reader.read(name)
-            if reading.found or reading.absent or reading.possible_red_flag is not None:
+            if (
+                reading.found
+                or reading.absent
+                or reading.possible_red_flag is not None
+                or reading.values
+            ):
                 return name  # read (a part left over is listed as unrecognised)
             hint = self.vocabulary.suggest(name)
             if hint is not None:

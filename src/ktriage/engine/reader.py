@@ -45,7 +45,10 @@ _CACHE_MAX = 8192
 _SQUASH_MAX = 6  # words run together when looking for "light headed" = "lightheaded"
 # after a backward negation cue, words that still end its clause ("the dizziness has gone
 # now"); any other word means the cue is not a negation ("my arm has gone weak")
-_CLAUSE_END = frozenset({"now", "complet", "alreadi", "thank", "again", "today", "overnight"})
+# words after a backward cue that still end its clause ("gone since my last infusion")
+_CLAUSE_END = frozenset(
+    {"now", "complet", "alreadi", "thank", "again", "today", "overnight", "sinc"}
+)
 _SKIP_MAX = 2  # quiet or intensity words allowed between two words of a phrase
 _PUNCT = frozenset(".,;:!?()")
 _SENTENCE_END = frozenset(".;:!?()")

@@ -41,6 +41,7 @@ class TextValue(NamedTuple):
 _LINK = (
     r"(?:\s*(?:is|was|were|are|of|at|now|about|around|approx\.?|~|=|:|-|reading|reads|read"
     r"|showing|shows|says|said|went\s+up\s+to|up\s+to|down\s+to|dropped\s+to|went\s+to"
+    r"|keeps?|kept|dropping\s+to|drops\s+to|falling\s+to|falls\s+to|getting\s+to"
     r"|as\s+high\s+as|as\s+low\s+as|only|just|still|checked|measured|came\s+up|came\s+back"
     r"|this\s+morning|today|tonight))"
 )
