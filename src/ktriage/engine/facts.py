@@ -139,8 +139,11 @@ def extract(
     symptoms: list[SymptomFact] = []
     unrecognized: list[str] = []
     readings: list[TextReading] = []
+    typed = False  # a text holds measurements ("BP 200/125")
     for s in report.symptoms:
         reading = read(s.name)
+        if reading.values:
+            typed = True
         readings.append(reading)
         days = s.days
         if days is not None:
@@ -177,7 +180,7 @@ def extract(
             unrecognized.append(words)
             symptoms.append(_bare(len(symptoms), words, UNRECOGNIZED_CODE, given, s, days))
     skipped: tuple[Skipped, ...] = ()
-    if any(r.values for r in readings):
+    if typed:
         report, skipped = with_text_values(report, readings)
     context: dict[str, Any] = {
         k: v for k, v in report.measurements.__dict__.items() if v is not None
