@@ -89,7 +89,8 @@ def test_synthea_bundle_is_read_with_its_urn_uuid_references(engine: Engine) -> 
     assert (m.weight_kg, m.baseline_weight_kg) == (79.7, None)
     result = done.result
     assert result.escalation.value == "emergency"
-    assert result.red_flags == ["red_flag.low_oxygen"]
+    # NEWS2 from these vital signs is 7 or more: an emergency of its own (issue 11)
+    assert result.red_flags == ["red_flag.low_oxygen", "vitals.news2_high"]
     assert result.advice[0].because == ("oxygen saturation 75.76% (measured 2020-03-14)",)
     assert [(s.where, s.what, s.why) for s in result.skipped] == [
         ("entry.1", "Condition", "resource type not used by ktriage"),
