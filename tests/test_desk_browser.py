@@ -183,6 +183,29 @@ def test_typo_and_two_symptoms_are_read_live_with_the_correction(desk: Desk) -> 
     ]
 
 
+def test_a_measurement_typed_in_the_symptom_is_shown_as_read(desk: Desk) -> None:
+    page = desk.page
+    page.locator("#sym-1").press_sequentially("fever of 102 and bp 190/120")
+    page.get_by_text("Measurement").first.wait_for()
+    page.locator("#sym-1-reading li").nth(2).wait_for()
+    assert desk.reading() == [
+        "READ Fever or chills",
+        "MEASUREMENT body temperature 38.9 °C (“fever of 102”: 102 read as °F: 38.9 °C)",
+        "MEASUREMENT blood pressure 190/120 mmHg (“bp 190/120”)",
+    ]
+    # a blood pressure typed in its own fields stands; the one in the text is listed
+    desk.answer_red_flags()
+    page.fill("#systolic", "130")
+    page.fill("#diastolic", "80")
+    page.click("#triage")
+    page.locator("#level-banner").wait_for()
+    assert page.locator("#answer-body p.unread").inner_text() == (
+        "Not used: systolic_bp 190 typed as 'bp 190/120' (the report gives systolic_bp 130,"
+        " which is used); diastolic_bp 120 typed as 'bp 190/120' (the report gives"
+        " diastolic_bp 80, which is used)"
+    )
+
+
 def test_glucose_in_the_wrong_unit_gets_a_hint_beside_the_field(desk: Desk) -> None:
     page = desk.page
     desk.answer_red_flags()

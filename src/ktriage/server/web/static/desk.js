@@ -286,6 +286,9 @@
     for (const a of reading.absent) {
       list.append(el("li", { class: "read absent" }, el("span", { class: "tag" }, "Not present"), ` ${a.label} (“${a.cue}”)`));
     }
+    for (const text of valuesText(reading)) {
+      list.append(el("li", { class: "read" }, el("span", { class: "tag" }, "Measurement"), " " + text));
+    }
     if (reading.possible_red_flag) {
       list.append(
         el("li", { class: "read red" }, el("span", { class: "tag" }, "Possible red flag"), ` “${reading.possible_red_flag}”: confirm with the caller now`),
@@ -602,6 +605,11 @@
         el("p", { class: "unread" }, el("strong", {}, "Not recognised (a clinician reads these): "), result.unrecognized.map((u) => `“${u}”`).join(", ")),
       );
     }
+    if (result.skipped.length) {
+      body.append(
+        el("p", { class: "unread" }, el("strong", {}, "Not used: "), result.skipped.map((k) => `${k.what} (${k.why})`).join("; ")),
+      );
+    }
     if (rest.length) {
       const more = el("details", { class: "more" }, el("summary", {}, `Other advice (${rest.length})`));
       for (const a of rest) more.append(adviceCard(a));
@@ -619,9 +627,29 @@
     byId("copy-status").textContent = "";
   }
 
+  // measurements typed in a text, one part per group of words (as the CLI shows them)
+  function valuesText(reading) {
+    const byWords = new Map();
+    for (const v of reading.values || []) {
+      if (!byWords.has(v.matched)) byWords.set(v.matched, []);
+      byWords.get(v.matched).push(v);
+    }
+    const parts = [];
+    for (const [words, values] of byWords) {
+      const bp = values.length === 2 && values[0].field === "systolic_bp" && values[1].field === "diastolic_bp";
+      const shown = bp
+        ? `blood pressure ${values[0].value}/${values[1].value} mmHg`
+        : values.map((v) => `${v.label} ${v.value} ${v.unit}`).join(", ");
+      const notes = values.filter((v) => v.note).map((v) => `: ${v.note}`).join("");
+      parts.push(`${shown} (“${words}”${notes})`);
+    }
+    return parts;
+  }
+
   function readingText(r) {
     const parts = r.symptoms.map((s) => s.label.toLowerCase() + (s.corrections.length ? ` (${s.corrections.join("; ")})` : ""));
     for (const a of r.absent) parts.push(`no ${a.label.toLowerCase()} (“${a.cue}”)`);
+    parts.push(...valuesText(r));
     if (r.possible_red_flag) parts.push(`possible red flag (“${r.possible_red_flag}”)`);
     if (r.unrecognized.length) parts.push(`not read: ${r.unrecognized.join(" ")}`);
     return parts.join("; ") || "nothing read";
@@ -636,6 +664,7 @@
     for (const a of shown) lines.push(`- ${a.title} (${LEVEL_NAMES[a.escalation]}): ${a.action}`);
     for (const r of result.readings) lines.push(`Said: “${r.text}” – read as ${readingText(r)}`);
     if (result.unrecognized.length) lines.push(`Not recognised: ${result.unrecognized.join(", ")}`);
+    for (const k of result.skipped) lines.push(`Not used: ${k.what} (${k.why})`);
     lines.push(`ktriage, rule pack ${result.rule_pack.name} ${result.rule_pack.version}`);
     return lines.join("\n");
   }
