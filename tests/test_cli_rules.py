@@ -128,7 +128,7 @@ def test_rules_validate_ok() -> None:
     assert result.stdout == (
         "ok: ktriage-starter 0.1.0: 11 rules, 5 symptoms, 5 sources, 24 examples"
         " (all run and pass)\n"
-        "nearest durable_rules limits: 2 of 15 facts one rule joins; 2 of 15 and/or groups"
+        "nearest durable_rules limits: 2 of 4 facts one rule joins; 2 of 15 and/or groups"
         " testing one fact; 5 of 64 tests one report can pass at once\n"
     )
 

@@ -68,9 +68,14 @@ _REFUSED = {
 LIMITS = {
     # MAX_ACTIONS: rules in one ruleset (over: code 106)
     "rules": 4096,
-    # MAX_MESSAGE_FRAMES - 1: facts one rule joins (17: code 304, only when a report
-    # matches; 16 fill the frame's table, and crashed the process once in a CI run)
-    "facts": 15,
+    # facts one rule joins. The frame holds 16 (MAX_MESSAGE_FRAMES; 17: code 304 when a
+    # report matches), but retracting the facts of a fired join reads past the frame:
+    # deleteMessageFromFrame blanks a message without lowering the frame's count, so the
+    # second fact retracted from it scans beyond its 16 entries for one more. With 5 to 9
+    # joined facts that crashed the process (SIGSEGV) on every run under one memory
+    # layout (python -X faulthandler), and at 15 and 16 in two of three CI runs; with 2
+    # to 4 it never did. The shipped pack joins at most 3.
+    "facts": 4,
     # MAX_SEQUENCE_EXPRESSIONS - 1: "$and"/"$or" markers (two each) in one fact's pattern
     # (over: code 113)
     "markers": 31,
