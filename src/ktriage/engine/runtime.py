@@ -24,8 +24,9 @@ project's machines (see the shared notes and ``tests/test_runtime.py``):
 * The engine builds its network in fixed-size tables (``rules.h``, ``rete.c``,
   ``state.h``). Outgrowing one is refused with a bare number ("error code: 108"), or is
   worse: more than 512 different tests after one test make ``create_ruleset`` loop
-  forever, a full list of absence tests is read and written past its end, and a rule
-  joining more than 16 facts fails only when a report matches it. ``check_limits`` walks
+  forever, a full list of absence tests is read and written past its end, and
+  retracting the facts of a fired join reads past its frame (crashes from 5 joined
+  facts up). ``check_limits`` walks
   a ruleset the way the engine builds it and reports every table it would outgrow, so
   nothing past a limit ever reaches the engine (``LIMITS`` lists them).
 """
@@ -38,6 +39,7 @@ import re
 import threading
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,10 +120,8 @@ _OPERATORS = {
     "$lt": "lt", "$lte": "le", "$gt": "gt", "$gte": "ge", "$neq": "ne", "$ex": "ex",
     "$nex": "nex",
 }  # fmt: skip
-FORWARD = ("", "or", None)
-_MOST_FIELDS = (
-    LIMITS["fields"] - 2
-)  # the id and sid the runtime adds  # the node an "$or" joins its alternatives into
+FORWARD = ("", "or", None)  # the node an "$or" joins its alternatives into
+_MOST_FIELDS = LIMITS["fields"] - 2  # the id and sid the runtime adds
 
 
 @dataclass(frozen=True)
@@ -172,18 +172,31 @@ def survey(ruleset: dict[str, dict[str, Any]]) -> tuple[list[Breach], dict[str, 
         return breaches, most
     most["stack"] = max(1, _stack_rise(network.root, {}))
     if most["stack"] > LIMITS["stack"]:
-        # the rule that takes the bound past the limit: the shortest prefix that does
-        names = list(ruleset)
-        low, high = 0, len(names)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if _peak({n: ruleset[n] for n in names[:middle]}) > LIMITS["stack"]:
-                high = middle
-            else:
-                low = middle
-        peak = _peak({n: ruleset[n] for n in names[:high]})
-        breaches.append(Breach("stack", names[high - 1], peak))
+        # the rule that takes the bound past the limit
+        name = _first_failing(ruleset, lambda prefix: _peak(prefix) > LIMITS["stack"])
+        breaches.append(Breach("stack", name, _peak(_through(ruleset, name))))
     return breaches, most
+
+
+def _first_failing(ruleset: dict[str, dict[str, Any]], fails: Callable[[Any], bool]) -> str:
+    """The rule that makes ``fails`` hold for a prefix of ``ruleset`` (which it does for
+    the whole): the last of the shortest such prefix, found by halving. Adding rules never
+    makes a failing prefix pass (the engine builds rules in order)."""
+    names = list(ruleset)
+    low, high = 0, len(names)  # the first `high` rules fail, the first `low` do not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if fails({n: ruleset[n] for n in names[:middle]}):
+            high = middle
+        else:
+            low = middle
+    return names[high - 1]
+
+
+def _through(ruleset: dict[str, dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
+    """The rules of ``ruleset`` up to and including ``name``."""
+    names = list(ruleset)
+    return {n: ruleset[n] for n in names[: names.index(name) + 1]}
 
 
 def _peak(ruleset: dict[str, dict[str, Any]]) -> int:
@@ -484,20 +497,16 @@ def _create(definition: dict[str, dict[str, Any]]) -> int | str:
 
 
 def _first_refused(definition: dict[str, dict[str, Any]]) -> str:
-    """The rule at which durable_rules refuses ``definition``: the shortest refused
-    prefix, found by halving (the engine builds rules in order, so a prefix is refused
-    exactly when it holds that rule)."""
-    names = list(definition)
-    low, high = 0, len(names)  # the first `high` rules are refused, `low` are not
-    while high - low > 1:
-        middle = (low + high) // 2
-        handle = _create({n: definition[n] for n in names[:middle]})
-        if isinstance(handle, str):
-            high = middle
-        else:
-            _engine.delete_ruleset(handle)
-            low = middle
-    return names[high - 1]
+    """The rule at which durable_rules refuses ``definition`` (which it does as a whole)."""
+    return _first_failing(definition, _refused)
+
+
+def _refused(definition: dict[str, dict[str, Any]]) -> bool:
+    handle = _create(definition)
+    if isinstance(handle, str):
+        return True
+    _engine.delete_ruleset(handle)
+    return False
 
 
 def _refuse_exponents(facts: list[dict[str, Any]]) -> None:
