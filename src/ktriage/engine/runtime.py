@@ -357,8 +357,14 @@ class Runtime:
     """
 
     def __init__(
-        self, ruleset: dict[str, dict[str, Any]], aliases: dict[str, tuple[str, ...]]
+        self,
+        ruleset: dict[str, dict[str, Any]],
+        aliases: dict[str, tuple[str, ...]],
+        *,
+        limits_checked: bool = False,
     ) -> None:
+        """``limits_checked``: ``check_limits`` already passed this ruleset (the compiler
+        runs it on every pack it compiles), so it is not walked again at each start."""
         self._lock = threading.Lock()
         self._next_id = 1
         # For each rule, what precedes the id of each fact it reports in the message it
@@ -372,7 +378,7 @@ class Runtime:
             name: {key: value for key, value in rule.items() if key != "run"}
             for name, rule in ruleset.items()
         }
-        breaches = check_limits(definition)
+        breaches = [] if limits_checked else check_limits(definition)
         if breaches:
             first = breaches[0]
             raise RulesetRejected(

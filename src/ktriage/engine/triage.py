@@ -90,8 +90,9 @@ class Engine:
         self._compiled = compile_pack(pack) if _built is None else _built[0]
         aliases = {name: rule.aliases for name, rule in self._compiled.compiled.items()}
         try:
-            self._runtime = Runtime(self._compiled.ruleset, aliases)
-        except RulesetRejected as exc:  # compile_pack checks the limits it knows first
+            # compile_pack checked the limits (for a cached pack, when it was compiled)
+            self._runtime = Runtime(self._compiled.ruleset, aliases, limits_checked=True)
+        except RulesetRejected as exc:  # durable_rules refused it all the same
             compiled = self._compiled.compiled.get(exc.rule or "")
             rule = next((r for r in pack.rules if compiled and r.id == compiled.rule_id), None)
             raise RulePackError(
